@@ -1,0 +1,4 @@
+"""``python -m convbench`` is the ``convbench`` command."""
+from .cli import main
+
+main()

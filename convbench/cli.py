@@ -1,0 +1,236 @@
+"""The ``convbench`` command: thin Typer commands over the library.
+
+Each command parses its options into library objects, calls the library, and prints. Library
+errors (ConvbenchError, the kernel's ConvError) become one line on stderr and an exit status:
+2 for bad input found before anything ran, 1 for a failed point or run, 130 for Ctrl-C.
+"""
+from __future__ import annotations
+
+import functools
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import ConvbenchError, UsageError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Strong and weak MPI scaling of a C convolution layer, verified before it is reported.",
+)
+# a table piped into a file or a CI log keeps all its columns
+out_console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True)
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def cli_errors(fn):
+    """Library exceptions -> one line and an exit status, never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from .kernel import ConvError
+        try:
+            return fn(*args, **kwargs)
+        except ConvbenchError as e:
+            _fail(str(e), e.exit_code)
+        except ConvError as e:
+            _fail(str(e), 2)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+    return wrapper
+
+
+# ---- shared options ---------------------------------------------------------------------------
+Procs = Annotated[str, typer.Option("--procs", "-p", help="Comma-separated rank counts, e.g. 1,2,4,8.")]
+Preset = Annotated[Optional[str], typer.Option(help="Workload preset: fat, light, resnet, tiny (configs/).")]
+Config = Annotated[Optional[Path], typer.Option(help="Workload TOML file (same keys as configs/*.toml); excludes --preset.")]
+Pass = Annotated[str, typer.Option("--pass", help="forward | backward | train (forward + backward + Allreduce of the weight gradient).")]
+Data = Annotated[str, typer.Option(help="scatter: rank 0 holds the batch and Scatterv/Gatherv it (the original experiment); local: each rank makes its own shard.")]
+Repeats = Annotated[int, typer.Option(help="Timed repeats per point; the point's time is their median.")]
+Warmup = Annotated[int, typer.Option(help="Untimed warm-up repeats per point.")]
+Out = Annotated[Path, typer.Option(help="Directory that receives one new sub-directory per sweep.")]
+Timeout = Annotated[float, typer.Option(help="Seconds a point may take before its ranks are killed and it is marked failed.")]
+Hostfile = Annotated[Optional[Path], typer.Option(help="MPI hostfile (MPICH 'host:N' or Open MPI 'host slots=N').")]
+Mpiexec = Annotated[Optional[str], typer.Option(help="mpiexec to use (default: $CONVBENCH_MPIEXEC, next to this Python, then PATH).")]
+MpiArgs = Annotated[str, typer.Option(help="Extra arguments for mpiexec, one string, e.g. \"--bind-to core\".")]
+NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip verification (points are then never reported as verified).")]
+Force = Annotated[bool, typer.Option(help="Run even if the memory estimate exceeds the available memory.")]
+FailFast = Annotated[bool, typer.Option(help="Stop the sweep at the first failed point.")]
+Seed = Annotated[Optional[int], typer.Option(help="Seed of the synthetic images and weights (default: the workload's).")]
+
+
+def _parse_procs(text: str) -> tuple[int, ...]:
+    from .sweep import parse_procs
+    return parse_procs(text)
+
+
+def _workload(preset: str | None, config: Path | None, default: str, batch: int | None,
+              seed: int | None, batch_flag: str = "--batch"):
+    from . import workload as wl_mod
+    if preset and config:
+        raise UsageError("give --preset or --config, not both")
+    wl = wl_mod.load_config(config) if config else wl_mod.preset(preset or default)
+    if batch is not None:
+        if batch < 1:
+            raise UsageError(f"{batch_flag} must be >= 1, got {batch}")
+        wl = wl.with_batch(batch)
+    if seed is not None:
+        if seed < 0:
+            raise UsageError(f"--seed must be >= 0, got {seed}")
+        wl = wl_mod.Workload.from_dict({**wl.to_dict(), "seed": seed})
+    return wl
+
+
+def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats: int,
+           warmup: int, out: Path, timeout: float, hostfile: Path | None, mpiexec: str | None,
+           mpi_args: str, no_verify: bool, force: bool, fail_fast: bool) -> None:
+    from . import report, sweep
+    try:
+        extra = tuple(shlex.split(mpi_args))
+    except ValueError as e:
+        raise UsageError(f"--mpi-args cannot be split: {e}") from None
+    plan = sweep.SweepPlan(
+        mode=mode, workload=wl, procs=procs, pass_=pass_, data=data, repeats=repeats,
+        warmup=warmup, timeout=timeout, verify=not no_verify,
+        hostfile=str(hostfile) if hostfile else None, mpiexec=mpiexec, mpi_args=extra,
+        out=str(out), force=force, fail_fast=fail_fast,
+    )
+    result = sweep.run(plan, report.LiveProgress(err_console), argv=["convbench", *sys.argv[1:]])
+    title = f"{mode} scaling: {wl.describe()}" + (" per rank" if mode == "weak" else "")
+    out_console.print(report.summary_table(result.rows, title))
+    out_console.print(f"results: {result.path}")
+    if result.interrupted:
+        _fail(f"interrupted; the {len(result.rows)} finished point(s) are saved in {result.path}", 130)
+    if result.failed:
+        _fail(f"{len(result.failed)} of {len(result.rows)} point(s) failed; logs in {result.path}/points", 1)
+
+
+@app.command()
+@cli_errors
+def strong(
+    procs: Procs = "1,2,4,8",
+    preset: Preset = None,
+    config: Config = None,
+    batch: Annotated[Optional[int], typer.Option(help="Override the workload's batch size.")] = None,
+    pass_: Pass = "forward",
+    data: Data = "scatter",
+    repeats: Repeats = 3,
+    warmup: Warmup = 1,
+    out: Out = Path("results"),
+    timeout: Timeout = 1200.0,
+    hostfile: Hostfile = None,
+    mpiexec: Mpiexec = None,
+    mpi_args: MpiArgs = "",
+    no_verify: NoVerify = False,
+    force: Force = False,
+    fail_fast: FailFast = False,
+    seed: Seed = None,
+) -> None:
+    """Strong scaling: the same batch at every P.
+
+    Default: the original report's 'fat' workload (80 images of 3 x 1024 x 1024, 3x3
+    convolution, about 1 GB in and out), forward pass, scatter/gather from rank 0, 3 repeats
+    after 1 warm-up: about a minute on a 2-core laptop with 6 GB free.
+    """
+    wl = _workload(preset, config, "fat", batch, seed)
+    _sweep("strong", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
+           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast)
+
+
+@app.command()
+@cli_errors
+def weak(
+    per_rank: Annotated[int, typer.Option(help="Images per rank: P ranks get P times this batch.")] = 10000,
+    procs: Procs = "1,2,4,8",
+    preset: Preset = None,
+    config: Config = None,
+    pass_: Pass = "forward",
+    data: Data = "scatter",
+    repeats: Repeats = 3,
+    warmup: Warmup = 1,
+    out: Out = Path("results"),
+    timeout: Timeout = 1200.0,
+    hostfile: Hostfile = None,
+    mpiexec: Mpiexec = None,
+    mpi_args: MpiArgs = "",
+    no_verify: NoVerify = False,
+    force: Force = False,
+    fail_fast: FailFast = False,
+    seed: Seed = None,
+) -> None:
+    """Weak scaling: --per-rank images on every rank, so P ranks get P times the work.
+
+    Default: the original report's 'light' workload (1 x 32 x 32 images, 3x3 convolution),
+    10000 images per rank, forward, scatter/gather, 3 repeats after 1 warm-up: well under a
+    minute on a 2-core laptop.
+    """
+    wl = _workload(preset, config, "light", per_rank, seed, batch_flag="--per-rank")
+    _sweep("weak", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
+           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast)
+
+
+@app.command()
+@cli_errors
+def run(
+    n: Annotated[int, typer.Option("-n", "--procs", help="Number of ranks.")] = 1,
+    preset: Preset = None,
+    config: Config = None,
+    batch: Annotated[Optional[int], typer.Option(help="Override the workload's batch size.")] = None,
+    pass_: Pass = "forward",
+    data: Data = "scatter",
+    repeats: Repeats = 3,
+    warmup: Warmup = 1,
+    out: Out = Path("results"),
+    timeout: Timeout = 1200.0,
+    hostfile: Hostfile = None,
+    mpiexec: Mpiexec = None,
+    mpi_args: MpiArgs = "",
+    no_verify: NoVerify = False,
+    force: Force = False,
+    seed: Seed = None,
+) -> None:
+    """Measure one point: the workload on -n ranks (default workload: fat)."""
+    wl = _workload(preset, config, "fat", batch, seed)
+    _sweep("run", wl, (n,), pass_, data, repeats, warmup, out, timeout, hostfile, mpiexec,
+           mpi_args, no_verify, force, False)
+
+
+@app.command()
+@cli_errors
+def info(
+    mpiexec: Mpiexec = None,
+) -> None:
+    """Versions, the kernel's build, and the MPI that sweeps would use."""
+    from . import environment, probe
+    env = environment.describe()
+    kb = env.pop("kernel_build")
+    lines = [("convbench", __version__)]
+    lines += [(k, str(v)) for k, v in env.items() if k != "convbench" and v not in (None, {}, "")]
+    lines += [(f"kernel {k}", str(v)) for k, v in kb.items()]
+    lines += probe.mpi_facts(mpiexec)
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        out_console.print(f"{k:<{width}}  {v}", highlight=False, soft_wrap=True)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    if version:
+        out_console.print(f"convbench {__version__}")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Deterministic synthetic data: image i of a batch is a function of (seed, stream, i) alone.
+
+So a rank can make any contiguous range of images by itself, and the same image has the same
+values whichever rank makes it and however many ranks there are: the forward checksum of a
+sweep is the same at every P. Values are uniform in [-1, 1).
+
+How: one PCG64 stream per (seed, stream); image i takes the 64-bit draws
+[i * D, (i + 1) * D) with D = ceil(E / 2) for E elements per image (numpy's float32 draws take
+half of a 64-bit draw each). A range of images is one bulk draw after ``advance``; an odd E is
+drawn as E + 1 values per image with the last one dropped. tests/test_datagen.py checks that a
+bulk range equals the images made one by one.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: stream ids: one independent sequence per kind of array
+INPUT, GRAD_OUTPUT, WEIGHT, BIAS = 0, 1, 2, 3
+
+
+def images(seed: int, stream: int, start: int, count: int, shape: tuple[int, ...],
+           out: np.ndarray | None = None) -> np.ndarray:
+    """Images [start, start + count) of the stream, as a float32 array (count, *shape)."""
+    elems = int(np.prod(shape))
+    if out is None:
+        out = np.empty((count, *shape), dtype=np.float32)
+    if count == 0:
+        return out
+    bitgen = np.random.PCG64(np.random.SeedSequence([seed, stream]))
+    per = (elems + 1) // 2                      # 64-bit draws per image
+    bitgen.advance(start * per)
+    gen = np.random.Generator(bitgen)
+    flat = out.reshape(count, elems)
+    if elems % 2 == 0:
+        gen.random(out=flat.reshape(-1), dtype=np.float32)
+    else:
+        tmp = gen.random((count, elems + 1), dtype=np.float32)
+        flat[...] = tmp[:, :elems]
+    flat *= 2.0
+    flat -= 1.0
+    return out
+
+
+def weights(seed: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The layer's weight (shape) and bias (shape[0],), scaled like PyTorch's default init."""
+    fan_in = int(np.prod(shape[1:]))
+    scale = np.float32(1.0 / np.sqrt(fan_in))
+    w = images(seed, WEIGHT, 0, 1, tuple(shape))[0] * scale
+    b = images(seed, BIAS, 0, 1, (shape[0],))[0] * scale
+    return np.ascontiguousarray(w), np.ascontiguousarray(b)

@@ -1,0 +1,138 @@
+"""One point of a sweep: write its spec, launch its ranks once, turn what rank 0 wrote into rows.
+
+One ``mpiexec`` launch runs the warm-up and all repeats of a point. The rows made here are
+plain dicts with the columns of :mod:`convbench.results`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import analysis, launcher as launch
+from .results import point_dir, write_json
+from .workload import Workload
+
+
+@dataclass(frozen=True)
+class PointSpec:
+    """What the ranks of one point run (the worker's SPEC file)."""
+
+    workload: Workload       # batch = the whole batch of this point
+    procs: int
+    pass_: str
+    data: str
+    repeats: int
+    warmup: int
+    verify: bool = True
+    verify_samples: int = 2
+    checksum_images: int = 0   # checksum_ref covers images [0, checksum_images)
+    fault: dict | None = None  # test-only fault injection (needs CONVBENCH_TEST_FAULTS=1)
+
+    def to_json(self) -> dict:
+        return {
+            "workload": self.workload.to_dict(), "procs": self.procs, "pass": self.pass_,
+            "data": self.data, "repeats": self.repeats, "warmup": self.warmup,
+            "verify": self.verify, "verify_samples": self.verify_samples,
+            "checksum_images": self.checksum_images or self.workload.batch, "fault": self.fault,
+        }
+
+
+@dataclass
+class PointOutcome:
+    """A measured (or failed) point: its rank rows, its summary row and the raw result."""
+
+    procs: int
+    rank_rows: list[dict]
+    row: dict                                   # summary row, before speedup / efficiency
+    result: dict = field(default_factory=dict)  # what rank 0 wrote (empty if it wrote nothing)
+
+    @property
+    def ok(self) -> bool:
+        return self.row["status"] == "ok"
+
+
+def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
+        oversubscribe: bool, hostfile: str | None = None, mpi_args: tuple[str, ...] = (),
+        timeout: float | None = None, env: dict | None = None) -> PointOutcome:
+    """Launch one point and collect it. KeyboardInterrupt passes through (ranks killed)."""
+    d = point_dir(sweep_dir, spec.procs)
+    spec_path, out_path, log_path = d / "spec.json", d / "result.json", d / "mpiexec.log"
+    for stale in (out_path,):
+        if stale.exists():
+            stale.unlink()
+    write_json(spec_path, spec.to_json())
+    program = [sys.executable, "-m", "convbench.worker", str(spec_path), str(out_path)]
+    argv = mpi.command(spec.procs, program, oversubscribe=oversubscribe, hostfile=hostfile,
+                       extra=mpi_args)
+    ranks_env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                 **mpi.env(), **(env or {})}
+    outcome = launch.execute(argv, env=ranks_env, log_path=log_path, timeout=timeout)
+
+    result: dict = {}
+    reason = outcome.reason()
+    if not reason:
+        try:
+            result = json.loads(out_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            reason = f"rank 0 wrote no readable result ({e.__class__.__name__})"
+    if reason and outcome.log_tail:
+        own = [ln for ln in outcome.log_tail if ln.startswith("convbench.worker:")]
+        reason += f"; {(own or outcome.log_tail)[-1][:240]} (log: {log_path})"
+    return collect(spec, result, mode=mode, oversubscribed=oversubscribe,
+                   started_at=outcome.started_at, failure=reason)
+
+
+def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,
+            started_at: float, failure: str = "") -> PointOutcome:
+    """Rows from rank 0's result (or a failed row where there is none)."""
+    wl = spec.workload
+    row = {
+        "mode": mode, "pass": spec.pass_, "data": spec.data, "procs": spec.procs,
+        "batch": wl.batch, "images_per_rank": -(-wl.batch // spec.procs), "repeats": spec.repeats,
+        "output_shape": "x".join(map(str, wl.output_shape())), "oversubscribed": oversubscribed,
+        "verified": False, "status": "failed", "reason": failure, "launch_s": math.nan,
+        "time_s": math.nan,
+    }
+    if failure or not result:
+        return PointOutcome(spec.procs, [], row, result)
+
+    rank_rows = []
+    for r in result["ranks"]:
+        for i, rep in enumerate(r["repeats"]):
+            rank_rows.append({
+                "procs": spec.procs, "repeat": i, "rank": r["rank"], "host": r["host"],
+                "start": r["start"], "end": r["end"], "images": r["images"],
+                **{k: rep[k] for k in ("time_s", "compute_s", "comm_s", "scatter_s", "gather_s",
+                                       "allreduce_s", "wait_s")},
+                "rss_base_mb": r["rss_base_mb"], "rss_peak_mb": r["rss_peak_mb"],
+                "rss_data_mb": r["rss_peak_mb"] - r["rss_base_mb"],
+            })
+    per_rank = sorted(result["ranks"], key=lambda r: r["rank"])
+    times = analysis.repeat_times([[rep["time_s"] for rep in r["repeats"]] for r in per_rank])
+    compute = analysis.repeat_times([[rep["compute_s"] for rep in r["repeats"]] for r in per_rank])
+    comm = analysis.repeat_times([[rep["comm_s"] for rep in r["repeats"]] for r in per_rank])
+    peaks = [r["rss_peak_mb"] for r in per_rank]
+    t = analysis.median(times)
+    errors = result.get("verify_errors") or []
+    row.update(
+        time_s=t, time_min_s=min(times), time_max_s=max(times),
+        compute_s=analysis.median(compute), comm_s=analysis.median(comm),
+        gflops=wl.flops(spec.pass_) / t / 1e9 if t > 0 else math.nan,
+        mem_total_mb=sum(peaks), mem_max_rank_mb=max(peaks), mem_rank0_mb=peaks[0],
+        mem_data_mb=sum(r["rss_peak_mb"] - r["rss_base_mb"] for r in per_rank),
+        mem_per_rank_mb=[round(p, 2) for p in peaks],
+        checksum=result.get("checksum"), idle_ranks=result.get("idle_ranks") or [],
+        # the fixed cost of a point: from starting mpiexec until every rank has Python, its
+        # imports and MPI ready (the worker's first barrier)
+        launch_s=result["ready_at"] - started_at if "ready_at" in result else math.nan,
+        verified=bool(result.get("verified")) and not errors,
+        status="ok" if (result.get("verified") and not errors) or not spec.verify else "failed",
+        reason="; ".join(errors[:3]) if errors else "",
+    )
+    if not spec.verify:
+        row["verified"] = False
+        row["reason"] = "verification switched off (--no-verify)"
+    return PointOutcome(spec.procs, rank_rows, row, result)

@@ -1,0 +1,96 @@
+"""Terminal output of a sweep: the live progress display and the final table (rich).
+
+Only formats: every number comes from the summary rows that analysis/point computed.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def _num(v, fmt: str, dash: str = "-") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return dash
+    return format(v, fmt)
+
+
+def _mem_per_rank(v) -> str:
+    if isinstance(v, str):
+        v = [float(x) for x in v.split()] if v else []
+    if not v:
+        return "-"
+    if len(v) <= 4:
+        return "[" + ", ".join(f"{x:.0f}" for x in v) + "]"
+    return f"r0 {v[0]:.0f}, others {min(v[1:]):.0f}-{max(v[1:]):.0f}"
+
+
+def summary_table(rows: list[dict], title: str = "") -> Table:
+    """Per P: time (median, min-max), speedup, efficiency, memory, shape, verified, status."""
+    t = Table(title=title or None, title_justify="left", header_style="bold")
+    for name, justify in (("P", "right"), ("batch", "right"), ("time s (median)", "right"),
+                          ("min-max s", "right"), ("speedup", "right"), ("efficiency", "right"),
+                          ("mem/rank MB", "left"), ("total MB", "right"), ("output", "left"),
+                          ("verified", "center"), ("status", "left")):
+        t.add_column(name, justify=justify, no_wrap=name != "status")
+    for r in rows:
+        status = r.get("status", "")
+        if r.get("oversubscribed"):
+            status += " (oversubscribed)"
+        if r.get("reason"):
+            status += f": {r['reason']}"
+        ok = r.get("status") == "ok"
+        t.add_row(
+            str(r["procs"]), str(r["batch"]), _num(r.get("time_s"), ".4f"),
+            f"{_num(r.get('time_min_s'), '.4f')}-{_num(r.get('time_max_s'), '.4f')}"
+            if ok else "-",
+            _num(r.get("speedup"), ".2f"), _num(r.get("efficiency"), ".0%"),
+            _mem_per_rank(r.get("mem_per_rank_mb")), _num(r.get("mem_total_mb"), ".0f"),
+            str(r.get("output_shape", "")).replace("x", "x"),
+            "yes" if r.get("verified") else "[red]no[/red]",
+            status if ok else f"[red]{status}[/red]",
+        )
+    return t
+
+
+class LiveProgress:
+    """A rich progress bar over the points of a sweep, with a line per finished point."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), console=self.console,
+                                 transient=True)
+        self.task = None
+
+    def sweep_started(self, plan, sweep_dir: Path, mpi, slots: int) -> None:
+        c = self.console
+        c.print(f"[bold]convbench {plan.mode}[/bold]: {plan.workload.describe()}"
+                + (" per rank" if plan.mode == "weak" else "")
+                + f"; pass {plan.pass_}, data {plan.data}, {plan.repeats} repeats + {plan.warmup} warm-up")
+        c.print(f"MPI: {mpi.vendor} ({mpi.path}), {slots} slots; results: {sweep_dir}")
+        over = [p for p in plan.procs if p > slots]
+        if over:
+            c.print(f"[yellow]P = {', '.join(map(str, over))} exceed the {slots} available slots: "
+                    "those ranks share cores (oversubscribed), so their times measure contention, "
+                    "not scaling.[/yellow]")
+        self.progress.start()
+        self.task = self.progress.add_task("starting", total=len(plan.procs))
+
+    def point_started(self, procs: int, batch: int, oversubscribed: bool) -> None:
+        note = " (oversubscribed)" if oversubscribed else ""
+        self.progress.update(self.task, description=f"P={procs}, batch {batch}{note}")
+
+    def point_finished(self, row: dict) -> None:
+        self.progress.advance(self.task)
+        if row["status"] == "ok":
+            self.console.print(f"  P={row['procs']}: {row['time_s']:.4f} s, speedup "
+                               f"{_num(row.get('speedup'), '.2f')}, verified")
+        else:
+            self.console.print(f"  [red]P={row['procs']}: failed: {row.get('reason', '')}[/red]")
+
+    def sweep_finished(self) -> None:
+        self.progress.stop()

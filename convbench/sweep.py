@@ -1,0 +1,241 @@
+"""Strong and weak sweeps: a validated plan, one launch per point, results saved after each.
+
+The sweep checks what the ranks cannot check alone: that the forward checksum (or, for weak
+sweeps, the checksum of the images every point shares) is the same at every P, and for
+backward/train that the whole-batch weight gradient agrees. A point that fails any check is
+marked failed and gets no speedup.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from . import analysis, environment, launcher as launch, point as pt
+from .errors import UsageError
+from .results import Recorder, new_sweep_dir
+from .workload import DATA_MODES, PASSES, Workload
+
+MODES = ("strong", "weak", "run")
+GRAD_RTOL = 1e-4     # whole-batch dW across P: the float32 sums are taken in another order
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Everything a sweep needs, validated before anything is launched."""
+
+    mode: str                           # strong | weak | run
+    workload: Workload                  # strong/run: the whole batch; weak: batch = per rank
+    procs: tuple[int, ...]
+    pass_: str = "forward"
+    data: str = "scatter"
+    repeats: int = 3
+    warmup: int = 1
+    timeout: float | None = None        # seconds per point (None: no limit)
+    verify: bool = True
+    hostfile: str | None = None
+    mpiexec: str | None = None
+    mpi_args: tuple[str, ...] = ()
+    out: str = "results"
+    force: bool = False                 # run even if the memory estimate exceeds the machine
+    fail_fast: bool = False
+    fault: dict | None = None           # test-only fault injection
+
+    def batch_at(self, procs: int) -> int:
+        return self.workload.batch * procs if self.mode == "weak" else self.workload.batch
+
+    def workload_at(self, procs: int) -> Workload:
+        return self.workload.with_batch(self.batch_at(procs))
+
+    def to_dict(self) -> dict:
+        return {
+            "mode": self.mode, "procs": list(self.procs), "pass": self.pass_, "data": self.data,
+            "repeats": self.repeats, "warmup": self.warmup, "timeout": self.timeout,
+            "verify": self.verify, "hostfile": self.hostfile, "mpi_args": list(self.mpi_args),
+            "per_rank": self.workload.batch if self.mode == "weak" else None,
+            "force": self.force, "fail_fast": self.fail_fast,
+        }
+
+
+def validate(plan: SweepPlan) -> None:
+    """Refuse a plan that cannot run, with one line saying why (UsageError, exit 2)."""
+    if plan.mode not in MODES:
+        raise UsageError(f"unknown mode {plan.mode!r}")
+    if not plan.procs:
+        raise UsageError("--procs is empty: give process counts such as 1,2,4,8")
+    bad = [p for p in plan.procs if p < 1]
+    if bad:
+        raise UsageError(f"--procs must be positive, got {bad[0]}")
+    dup = sorted({p for p in plan.procs if plan.procs.count(p) > 1})
+    if dup:
+        raise UsageError(f"--procs lists {dup[0]} more than once")
+    if plan.pass_ not in PASSES:
+        raise UsageError(f"--pass must be one of {', '.join(PASSES)}, got {plan.pass_!r}")
+    if plan.data not in DATA_MODES:
+        raise UsageError(f"--data must be one of {', '.join(DATA_MODES)}, got {plan.data!r}")
+    if plan.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {plan.repeats}")
+    if plan.warmup < 0:
+        raise UsageError(f"--warmup must be >= 0, got {plan.warmup}")
+    if plan.timeout is not None and not plan.timeout > 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {plan.timeout}")
+    if plan.hostfile:
+        launch.hostfile_slots(plan.hostfile)          # raises if missing or unreadable
+    for p in plan.procs:
+        plan.workload_at(p)                           # raises if a weak batch gets too large
+    if not plan.force:
+        check_memory(plan)
+
+
+def check_memory(plan: SweepPlan) -> None:
+    """Refuse points whose buffers would not fit in this machine's available memory."""
+    avail = environment.mem_available_bytes()
+    if not avail:
+        return
+    for p in plan.procs:
+        wl = plan.workload_at(p)
+        if plan.hostfile:   # ranks spread over hosts: only rank 0's share must fit here
+            need = wl.memory_per_rank(plan.pass_, plan.data, p)[0]
+        else:
+            need = wl.memory_total(plan.pass_, plan.data, p)
+        need += p * 80 * 2**20      # each rank's Python, numpy and MPI
+        if need > 0.9 * avail:
+            raise UsageError(
+                f"P={p} needs about {need / 2**30:.1f} GiB ({wl.describe()}, {plan.pass_}, "
+                f"{plan.data}) but this machine has {avail / 2**30:.1f} GiB available; "
+                f"lower --batch/--per-rank, use --data local, or pass --force")
+
+
+def slots(plan: SweepPlan) -> int:
+    if plan.hostfile:
+        return sum(launch.hostfile_slots(plan.hostfile).values())
+    return launch.local_slots()
+
+
+class Progress(Protocol):
+    """What a sweep tells its caller while it runs (report.LiveProgress draws it)."""
+
+    def sweep_started(self, plan: SweepPlan, sweep_dir: Path, mpi: launch.Launcher,
+                      slots: int) -> None: ...
+    def point_started(self, procs: int, batch: int, oversubscribed: bool) -> None: ...
+    def point_finished(self, row: dict) -> None: ...
+    def sweep_finished(self) -> None: ...
+
+
+class NullProgress:
+    def sweep_started(self, *a, **k): pass
+    def point_started(self, *a, **k): pass
+    def point_finished(self, *a, **k): pass
+    def sweep_finished(self, *a, **k): pass
+
+
+@dataclass
+class SweepResult:
+    """What a finished (or interrupted) sweep leaves: its directory and summary rows."""
+
+    path: Path
+    rows: list[dict] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.rows if r["status"] != "ok"]
+
+
+def cross_check(outcomes: list[pt.PointOutcome], mode: str) -> None:
+    """Mark points failed whose checksum or gradient disagrees with the first good point."""
+    good = [o for o in outcomes if o.ok and o.row["verified"]]
+    if not good:
+        return
+    ref = good[0]
+    for o in good[1:]:
+        errs = []
+        a, b = ref.result.get("checksum_ref"), o.result.get("checksum_ref")
+        if a is not None and a != b:
+            what = "checksum of the shared images" if mode == "weak" else "output checksum"
+            errs.append(f"{what} {b!r} differs from {a!r} at P={ref.procs}")
+        if mode != "weak" and "dw" in ref.result and "dw" in o.result:
+            scale = max(max(map(abs, ref.result["dw"]), default=0.0), 1e-30)
+            diff = max((abs(x - y) for x, y in zip(ref.result["dw"], o.result["dw"])), default=0.0)
+            if not diff / scale <= GRAD_RTOL:
+                errs.append(f"weight gradient differs from P={ref.procs} by {diff / scale:.1e} (relative)")
+        if errs:
+            o.row.update(status="failed", verified=False, reason="; ".join(errs))
+
+
+def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | None = None,
+        env: dict | None = None) -> SweepResult:
+    """Run every point of a validated plan; results are on disk after each point."""
+    progress = progress or NullProgress()
+    validate(plan)
+    mpi = launch.detect(launch.find_mpiexec(plan.mpiexec))
+    n_slots = slots(plan)
+    sweep_dir = new_sweep_dir(Path(plan.out), plan.mode, plan.workload.name)
+    manifest = {
+        "command": list(argv if argv is not None else sys.argv),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "finished": None,
+        "workload": plan.workload.to_dict(),
+        "sweep": plan.to_dict(),
+        "mpi": {"mpiexec": mpi.path, "vendor": mpi.vendor, "launcher_version": mpi.version,
+                "library": None, "slots": n_slots},
+        "environment": environment.describe(),
+    }
+    rec = Recorder(sweep_dir, manifest)
+    result = SweepResult(sweep_dir)
+    progress.sweep_started(plan, sweep_dir, mpi, n_slots)
+    outcomes: list[pt.PointOutcome] = []
+    shared = min(plan.batch_at(p) for p in plan.procs)
+    try:
+        for p in plan.procs:
+            over = p > n_slots
+            progress.point_started(p, plan.batch_at(p), over)
+            spec = pt.PointSpec(
+                workload=plan.workload_at(p), procs=p, pass_=plan.pass_, data=plan.data,
+                repeats=plan.repeats, warmup=plan.warmup, verify=plan.verify,
+                checksum_images=shared, fault=plan.fault,
+            )
+            o = pt.run(spec, mpi, sweep_dir, mode=plan.mode, oversubscribe=over,
+                       hostfile=plan.hostfile, mpi_args=plan.mpi_args, timeout=plan.timeout,
+                       env=env)
+            outcomes.append(o)
+            if o.result.get("mpi_library") and not rec.manifest["mpi"]["library"]:
+                rec.manifest["mpi"]["library"] = o.result["mpi_library"]
+            cross_check(outcomes, plan.mode)
+            rows = analysis.add_scaling([x.row for x in outcomes], plan.mode)
+            rec.add(o.result, o.rank_rows, rows)
+            result.rows = rows
+            progress.point_finished(rows[-1])
+            if plan.fail_fast and not o.ok:
+                break
+    except KeyboardInterrupt:
+        result.interrupted = True
+    finally:
+        rec.update_manifest(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                            interrupted=result.interrupted,
+                            points_done=[o.procs for o in outcomes])
+        progress.sweep_finished()
+    return result
+
+
+def parse_procs(text: str) -> tuple[int, ...]:
+    """'1,2,4,8' -> (1, 2, 4, 8); one clear error for anything else."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not any(parts):
+        raise UsageError("--procs is empty: give process counts such as 1,2,4,8")
+    out = []
+    for p in parts:
+        if not p:
+            raise UsageError(f"--procs {text!r} has an empty entry")
+        try:
+            n = int(p)
+        except ValueError:
+            raise UsageError(f"--procs must be comma-separated integers, got {p!r}") from None
+        if n < 1:
+            raise UsageError(f"--procs must be positive, got {n}")
+        if n in out:
+            raise UsageError(f"--procs lists {n} more than once")
+        out.append(n)
+    return tuple(out)
