@@ -81,6 +81,9 @@ def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
     if reason and outcome.log_tail:
         own = [ln for ln in outcome.log_tail if ln.startswith("convbench.worker:")]
         reason += f"; {(own or outcome.log_tail)[-1][:240]} (log: {log_path})"
+        if any("PMI" in ln for ln in outcome.log_tail) and not own:
+            reason += ("; hint: this mpiexec and the MPI library mpi4py loads seem to come from "
+                       "different MPIs: use the mpiexec of the MPI mpi4py runs on")
     return collect(spec, result, mode=mode, oversubscribed=oversubscribe,
                    started_at=outcome.started_at, failure=reason)
 
