@@ -65,6 +65,7 @@ NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip verification (
 Force = Annotated[bool, typer.Option(help="Run even if the memory estimate exceeds the available memory.")]
 FailFast = Annotated[bool, typer.Option(help="Stop the sweep at the first failed point.")]
 Seed = Annotated[Optional[int], typer.Option(help="Seed of the synthetic images and weights (default: the workload's).")]
+Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory with its recorded settings (other options are ignored): verified points are kept, the rest run.")]
 
 
 def _parse_procs(text: str) -> tuple[int, ...]:
@@ -89,6 +90,24 @@ def _workload(preset: str | None, config: Path | None, default: str, batch: int 
     return wl
 
 
+def _resume(mode: str, path: Path) -> None:
+    from . import report, sweep
+    result = sweep.resume(path, mode, report.LiveProgress(err_console),
+                          argv=["convbench", *sys.argv[1:]])
+    _finish(result, f"{mode} scaling (resumed)")
+
+
+def _finish(result, title: str) -> None:
+    from . import report
+    out_console.print(report.summary_table(result.rows, title))
+    out_console.print(f"results: {result.path}")
+    if result.interrupted:
+        _fail(f"interrupted; the {len(result.rows)} finished point(s) are saved in {result.path} "
+              f"(continue with --resume {result.path})", 130)
+    if result.failed:
+        _fail(f"{len(result.failed)} of {len(result.rows)} point(s) failed; logs in {result.path}/points", 1)
+
+
 def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats: int,
            warmup: int, out: Path, timeout: float, hostfile: Path | None, mpiexec: str | None,
            mpi_args: str, no_verify: bool, force: bool, fail_fast: bool) -> None:
@@ -104,13 +123,7 @@ def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats
         out=str(out), force=force, fail_fast=fail_fast,
     )
     result = sweep.run(plan, report.LiveProgress(err_console), argv=["convbench", *sys.argv[1:]])
-    title = f"{mode} scaling: {wl.describe()}" + (" per rank" if mode == "weak" else "")
-    out_console.print(report.summary_table(result.rows, title))
-    out_console.print(f"results: {result.path}")
-    if result.interrupted:
-        _fail(f"interrupted; the {len(result.rows)} finished point(s) are saved in {result.path}", 130)
-    if result.failed:
-        _fail(f"{len(result.failed)} of {len(result.rows)} point(s) failed; logs in {result.path}/points", 1)
+    _finish(result, f"{mode} scaling: {wl.describe()}" + (" per rank" if mode == "weak" else ""))
 
 
 @app.command()
@@ -133,6 +146,7 @@ def strong(
     force: Force = False,
     fail_fast: FailFast = False,
     seed: Seed = None,
+    resume: Resume = None,
 ) -> None:
     """Strong scaling: the same batch at every P.
 
@@ -140,6 +154,8 @@ def strong(
     convolution, about 1 GB in and out), forward pass, scatter/gather from rank 0, 3 repeats
     after 1 warm-up: about a minute on a 2-core laptop with 6 GB free.
     """
+    if resume:
+        return _resume("strong", resume)
     wl = _workload(preset, config, "fat", batch, seed)
     _sweep("strong", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
            hostfile, mpiexec, mpi_args, no_verify, force, fail_fast)
@@ -165,6 +181,7 @@ def weak(
     force: Force = False,
     fail_fast: FailFast = False,
     seed: Seed = None,
+    resume: Resume = None,
 ) -> None:
     """Weak scaling: --per-rank images on every rank, so P ranks get P times the work.
 
@@ -172,6 +189,8 @@ def weak(
     10000 images per rank, forward, scatter/gather, 3 repeats after 1 warm-up: well under a
     minute on a 2-core laptop.
     """
+    if resume:
+        return _resume("weak", resume)
     wl = _workload(preset, config, "light", per_rank, seed, batch_flag="--per-rank")
     _sweep("weak", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
            hostfile, mpiexec, mpi_args, no_verify, force, fail_fast)

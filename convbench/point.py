@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,14 +30,13 @@ class PointSpec:
     verify: bool = True
     verify_samples: int = 2
     checksum_images: int = 0   # checksum_ref covers images [0, checksum_images)
-    fault: dict | None = None  # test-only fault injection (needs CONVBENCH_TEST_FAULTS=1)
 
     def to_json(self) -> dict:
         return {
             "workload": self.workload.to_dict(), "procs": self.procs, "pass": self.pass_,
             "data": self.data, "repeats": self.repeats, "warmup": self.warmup,
             "verify": self.verify, "verify_samples": self.verify_samples,
-            "checksum_images": self.checksum_images or self.workload.batch, "fault": self.fault,
+            "checksum_images": self.checksum_images or self.workload.batch,
         }
 
 
@@ -52,6 +52,20 @@ class PointOutcome:
     @property
     def ok(self) -> bool:
         return self.row["status"] == "ok"
+
+    def save(self, d: Path) -> None:
+        """outcome.json beside result.json: what a resumed sweep keeps of this point."""
+        write_json(Path(d) / "outcome.json", {"row": self.row, "rank_rows": self.rank_rows})
+
+    @classmethod
+    def load(cls, d: Path) -> "PointOutcome | None":
+        """The outcome saved in a point directory, or None if there is none (or it is corrupt)."""
+        try:
+            saved = json.loads((Path(d) / "outcome.json").read_text(encoding="utf-8"))
+            result = json.loads((Path(d) / "result.json").read_text(encoding="utf-8"))
+            return cls(int(saved["row"]["procs"]), saved["rank_rows"], saved["row"], result)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
 
 def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
@@ -78,14 +92,32 @@ def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
             result = json.loads(out_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             reason = f"rank 0 wrote no readable result ({e.__class__.__name__})"
-    if reason and outcome.log_tail:
-        own = [ln for ln in outcome.log_tail if ln.startswith("convbench.worker:")]
-        reason += f"; {(own or outcome.log_tail)[-1][:240]} (log: {log_path})"
-        if any("PMI" in ln for ln in outcome.log_tail) and not own:
-            reason += ("; hint: this mpiexec and the MPI library mpi4py loads seem to come from "
-                       "different MPIs: use the mpiexec of the MPI mpi4py runs on")
+    if reason:
+        reason += f"; {explain(outcome.log_tail)} (log: {log_path})"
     return collect(spec, result, mode=mode, oversubscribed=oversubscribe,
                    started_at=outcome.started_at, failure=reason)
+
+
+_NOISE = re.compile(r"^[=\s]*$|^=|FAQ page|typically refers|YOU CAN IGNORE|^-+$|^\$ ")
+_CLUES = (re.compile(r"^convbench\.worker:"), re.compile(r"signal|Killed|Segmentation|Bus error", re.I),
+          re.compile(r"exited|EXIT CODE|MPI_Abort|Error|error", re.I))
+
+
+def explain(tail: list[str]) -> str:
+    """The most telling line of the ranks' last output: convbench's own message, then a
+    signal, then an exit or error line, else the last line that is not decoration."""
+    lines = [ln.strip() for ln in tail if not _NOISE.search(ln.strip())]
+    for clue in _CLUES:
+        hits = [ln for ln in lines if clue.search(ln)]
+        if hits:
+            line = hits[-1]
+            break
+    else:
+        line = lines[-1] if lines else "no output"
+    if any("PMI" in ln for ln in tail) and not line.startswith("convbench.worker:"):
+        line += ("; hint: this mpiexec and the MPI library mpi4py loads seem to come from "
+                 "different MPIs: use the mpiexec of the MPI mpi4py runs on")
+    return line[:300]
 
 
 def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,

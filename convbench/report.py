@@ -41,7 +41,8 @@ def summary_table(rows: list[dict], title: str = "") -> Table:
         if r.get("oversubscribed"):
             status += " (oversubscribed)"
         if r.get("reason"):
-            status += f": {r['reason']}"
+            reason = str(r["reason"]).split(" (log:")[0]
+            status += f": {reason[:90]}" + ("..." if len(reason) > 90 else "")
         ok = r.get("status") == "ok"
         t.add_row(
             str(r["procs"]), str(r["batch"]), _num(r.get("time_s"), ".4f"),
@@ -91,6 +92,10 @@ class LiveProgress:
                                f"{_num(row.get('speedup'), '.2f')}, verified")
         else:
             self.console.print(f"  [red]P={row['procs']}: failed: {row.get('reason', '')}[/red]")
+
+    def point_kept(self, row: dict) -> None:
+        self.progress.advance(self.task)
+        self.console.print(f"  P={row['procs']}: kept from an earlier session ({row['time_s']:.4f} s)")
 
     def sweep_finished(self) -> None:
         self.progress.stop()

@@ -120,20 +120,16 @@ def point_dir(sweep_dir: Path, procs: int) -> Path:
 
 
 class Recorder:
-    """Keeps a sweep's rows and rewrites its files after every point."""
+    """Writes a sweep's manifest and rewrites its two tables after every point."""
 
     def __init__(self, sweep_dir: Path, manifest: dict):
         self.dir = Path(sweep_dir)
         self.manifest = manifest
-        self.ranks: list[dict] = []
-        self.points: list[dict] = []
         write_json(self.dir / MANIFEST, manifest)
 
-    def add(self, point: dict, rank_rows: list[dict], summary_rows: list[dict]) -> None:
-        """A finished point: its rank rows, and the sweep's whole (re-derived) summary."""
-        self.points.append(point)
-        self.ranks.extend(rank_rows)
-        write_csv(self.dir / RANKS, self.ranks, RANK_COLUMNS)
+    def write(self, rank_rows: list[dict], summary_rows: list[dict]) -> None:
+        """All rank rows and the whole (re-derived) summary of the points finished so far."""
+        write_csv(self.dir / RANKS, rank_rows, RANK_COLUMNS)
         write_csv(self.dir / SUMMARY, summary_rows, SUMMARY_COLUMNS)
 
     def update_manifest(self, **fields) -> None:
@@ -182,5 +178,36 @@ def load(path: str | Path) -> Sweep:
         missing = [c for c in ("procs",) + tuple(cols[:3]) if c not in df.columns]
         if missing:
             raise UsageError(f"{f} lacks the column(s) {', '.join(missing)}: not a convbench file")
+        _check_table(f, df)
         tables[name] = df
+    if len(tables[SUMMARY]) == 0:
+        raise UsageError(f"{p / SUMMARY} has no rows: the sweep measured no point yet")
     return Sweep(p, manifest, tables[RANKS], tables[SUMMARY])
+
+
+def _check_table(f: Path, df) -> None:
+    """A truncated or hand-damaged CSV is an error, not NaNs: every row has the header's
+    number of fields and an integer procs."""
+    import pandas as pd
+
+    try:
+        with open(f, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise UsageError(f"{f} is unreadable or corrupt: {e}") from None
+    width = len(rows[0]) if rows else 0
+    for i, row in enumerate(rows[1:], start=2):
+        if row and len(row) != width:
+            raise UsageError(f"{f} is truncated or corrupt: line {i} has {len(row)} fields, "
+                             f"the header {width}")
+    if len(df) and not pd.api.types.is_integer_dtype(df["procs"]):
+        raise UsageError(f"{f} is corrupt: its procs column is not all integers")
+
+
+def require(sweep: Sweep, table: str, columns) -> None:
+    """Raise a one-line UsageError if a loaded table lacks columns a reader needs."""
+    df = sweep.ranks if table == RANKS else sweep.summary
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UsageError(f"{sweep.path / table} lacks the column(s) {', '.join(missing)}: "
+                         "written by another convbench version?")

@@ -7,6 +7,7 @@ marked failed and gets no speedup.
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Protocol
 
 from . import analysis, environment, launcher as launch, point as pt
 from .errors import UsageError
-from .results import Recorder, new_sweep_dir
+from .results import MANIFEST, Recorder, new_sweep_dir, point_dir
 from .workload import DATA_MODES, PASSES, Workload
 
 MODES = ("strong", "weak", "run")
@@ -41,7 +42,6 @@ class SweepPlan:
     out: str = "results"
     force: bool = False                 # run even if the memory estimate exceeds the machine
     fail_fast: bool = False
-    fault: dict | None = None           # test-only fault injection
 
     def batch_at(self, procs: int) -> int:
         return self.workload.batch * procs if self.mode == "weak" else self.workload.batch
@@ -121,6 +121,7 @@ class Progress(Protocol):
                       slots: int) -> None: ...
     def point_started(self, procs: int, batch: int, oversubscribed: bool) -> None: ...
     def point_finished(self, row: dict) -> None: ...
+    def point_kept(self, row: dict) -> None: ...
     def sweep_finished(self) -> None: ...
 
 
@@ -128,6 +129,7 @@ class NullProgress:
     def sweep_started(self, *a, **k): pass
     def point_started(self, *a, **k): pass
     def point_finished(self, *a, **k): pass
+    def point_kept(self, *a, **k): pass
     def sweep_finished(self, *a, **k): pass
 
 
@@ -167,55 +169,116 @@ def cross_check(outcomes: list[pt.PointOutcome], mode: str) -> None:
 
 def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | None = None,
         env: dict | None = None) -> SweepResult:
-    """Run every point of a validated plan; results are on disk after each point."""
-    progress = progress or NullProgress()
+    """Run every point of a plan in a new sweep directory; results are on disk after each point."""
     validate(plan)
     mpi = launch.detect(launch.find_mpiexec(plan.mpiexec))
     n_slots = slots(plan)
     sweep_dir = new_sweep_dir(Path(plan.out), plan.mode, plan.workload.name)
     manifest = {
         "command": list(argv if argv is not None else sys.argv),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "started": _now(),
         "finished": None,
         "workload": plan.workload.to_dict(),
         "sweep": plan.to_dict(),
         "mpi": {"mpiexec": mpi.path, "vendor": mpi.vendor, "launcher_version": mpi.version,
                 "library": None, "slots": n_slots},
         "environment": environment.describe(),
+        "sessions": [],
     }
+    return _execute(plan, mpi, n_slots, sweep_dir, manifest, [], progress, argv, env)
+
+
+def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
+           argv: list[str] | None = None, env: dict | None = None) -> SweepResult:
+    """Continue an interrupted sweep in its own directory: points measured and verified are
+    kept, the others (missing or failed) are run; the manifest records every session."""
+    d = Path(path)
+    try:
+        manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+        plan = plan_from_manifest(manifest, out=str(d.parent))
+    except FileNotFoundError:
+        raise UsageError(f"--resume {str(d)!r} is not a convbench sweep directory (no {MANIFEST})") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"--resume {str(d)!r}: its {MANIFEST} is unreadable or corrupt ({e})") from None
+    if plan.mode != mode:
+        raise UsageError(f"--resume {str(d)!r} is a {plan.mode} sweep; resume it with 'convbench {plan.mode} --resume'")
+    validate(plan)
+    mpi = launch.detect(launch.find_mpiexec(plan.mpiexec))
+    done = []
+    for p in plan.procs:
+        o = pt.PointOutcome.load(point_dir(d, p))
+        if o is not None and o.ok:
+            done.append(o)
+    return _execute(plan, mpi, slots(plan), d, manifest, done, progress, argv, env)
+
+
+def plan_from_manifest(m: dict, out: str) -> SweepPlan:
+    s = m["sweep"]
+    wl = Workload.from_dict(m["workload"])
+    return SweepPlan(
+        mode=s["mode"], workload=wl, procs=tuple(int(p) for p in s["procs"]), pass_=s["pass"],
+        data=s["data"], repeats=int(s["repeats"]), warmup=int(s["warmup"]), timeout=s["timeout"],
+        verify=bool(s["verify"]), hostfile=s["hostfile"], mpiexec=m["mpi"]["mpiexec"],
+        mpi_args=tuple(s["mpi_args"]), out=out, force=bool(s["force"]), fail_fast=bool(s["fail_fast"]),
+    )
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Path,
+             manifest: dict, done: list[pt.PointOutcome], progress: Progress | None,
+             argv: list[str] | None, env: dict | None) -> SweepResult:
+    progress = progress or NullProgress()
+    session = {"command": list(argv if argv is not None else sys.argv), "started": _now(),
+               "finished": None, "interrupted": False, "points_kept": [o.procs for o in done],
+               "points_run": []}
+    manifest.setdefault("sessions", []).append(session)
     rec = Recorder(sweep_dir, manifest)
     result = SweepResult(sweep_dir)
-    progress.sweep_started(plan, sweep_dir, mpi, n_slots)
-    outcomes: list[pt.PointOutcome] = []
+    outcomes = {o.procs: o for o in done}
     shared = min(plan.batch_at(p) for p in plan.procs)
+
+    def record() -> None:
+        ordered = [outcomes[p] for p in plan.procs if p in outcomes]
+        cross_check(ordered, plan.mode)
+        result.rows = analysis.add_scaling([o.row for o in ordered], plan.mode)
+        rec.write([r for o in ordered for r in o.rank_rows], result.rows)
+
+    progress.sweep_started(plan, sweep_dir, mpi, n_slots)
     try:
         for p in plan.procs:
+            if p in outcomes:
+                progress.point_kept(outcomes[p].row)
+                continue
             over = p > n_slots
             progress.point_started(p, plan.batch_at(p), over)
             spec = pt.PointSpec(
                 workload=plan.workload_at(p), procs=p, pass_=plan.pass_, data=plan.data,
                 repeats=plan.repeats, warmup=plan.warmup, verify=plan.verify,
-                checksum_images=shared, fault=plan.fault,
+                checksum_images=shared,
             )
             o = pt.run(spec, mpi, sweep_dir, mode=plan.mode, oversubscribe=over,
                        hostfile=plan.hostfile, mpi_args=plan.mpi_args, timeout=plan.timeout,
                        env=env)
-            outcomes.append(o)
-            if o.result.get("mpi_library") and not rec.manifest["mpi"]["library"]:
-                rec.manifest["mpi"]["library"] = o.result["mpi_library"]
-            cross_check(outcomes, plan.mode)
-            rows = analysis.add_scaling([x.row for x in outcomes], plan.mode)
-            rec.add(o.result, o.rank_rows, rows)
-            result.rows = rows
-            progress.point_finished(rows[-1])
+            outcomes[p] = o
+            session["points_run"].append(p)
+            if o.result.get("mpi_library") and not manifest["mpi"].get("library"):
+                manifest["mpi"]["library"] = o.result["mpi_library"]
+            record()
+            o.save(point_dir(sweep_dir, p))
+            progress.point_finished(next(r for r in result.rows if r["procs"] == p))
             if plan.fail_fast and not o.ok:
                 break
+        if done and not session["points_run"]:
+            record()
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
-        rec.update_manifest(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            interrupted=result.interrupted,
-                            points_done=[o.procs for o in outcomes])
+        session.update(finished=_now(), interrupted=result.interrupted)
+        rec.update_manifest(finished=_now(), interrupted=result.interrupted,
+                            points_done=[p for p in plan.procs if p in outcomes])
         progress.sweep_finished()
     return result
 

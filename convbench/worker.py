@@ -44,13 +44,17 @@ def _status_mb(key: str) -> float:
 
 
 # ---- the test-only fault switch -------------------------------------------------------------
-def _maybe_fault(spec: dict, rank: int, where: str) -> None:
-    """Fault injection for the robustness tests; inert unless the spec names a fault AND the
-    environment carries CONVBENCH_TEST_FAULTS=1, so no user can trigger it by accident."""
-    fault = spec.get("fault")
-    if not fault or os.environ.get("CONVBENCH_TEST_FAULTS") != "1":
+def _maybe_fault(spec: dict, rank: int, size: int, where: str) -> None:
+    """Fault injection for the robustness tests. Inert unless the environment carries BOTH
+    CONVBENCH_TEST_FAULTS=1 and CONVBENCH_TEST_FAULT, a JSON object such as
+    {"kind": "kill"|"sleep"|"exit"|"skip", "rank": 1, "procs": 2, "where": "compute"|"setup"}
+    (procs: only at that rank count), so no user can trigger it by accident."""
+    if os.environ.get("CONVBENCH_TEST_FAULTS") != "1" or "CONVBENCH_TEST_FAULT" not in os.environ:
         return
-    if fault.get("rank") != rank or fault.get("where", "compute") != where:
+    fault = json.loads(os.environ["CONVBENCH_TEST_FAULT"])
+    if fault.get("rank", 0) != rank or fault.get("where", "compute") != where:
+        return
+    if fault.get("procs") not in (None, size):
         return
     kind = fault.get("kind")
     if kind == "kill":
@@ -284,12 +288,13 @@ def run(spec: dict, out_path: str) -> None:
     ready_at = time.time()        # every rank has Python, its imports and MPI: launch is over
     rss_base = _status_mb("VmRSS")
     setup_t0 = time.perf_counter()
+    _maybe_fault(spec, rank, comm.Get_size(), "setup")
     point = Point(comm, spec)
     setup_s = time.perf_counter() - setup_t0
 
     for _ in range(int(spec.get("warmup", 1))):
         point.step()
-    _maybe_fault(spec, rank, "compute")
+    _maybe_fault(spec, rank, comm.Get_size(), "compute")
     rows = [point.step() for _ in range(int(spec["repeats"]))]
     check = point.verify()
 

@@ -16,6 +16,10 @@ pytestmark = pytest.mark.mpi
 TINY = preset("tiny")
 
 
+def fault_env(**fault) -> dict:
+    return {"CONVBENCH_TEST_FAULTS": "1", "CONVBENCH_TEST_FAULT": json.dumps(fault)}
+
+
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -107,8 +111,7 @@ def test_weak_sweep_grows_the_batch_and_checks_shared_images(tmp_path):
 
 def test_the_original_bug_is_caught_and_gets_no_speedup(tmp_path):
     """A rank that computes only part of its shard (the report's double division) fails."""
-    res = run_sweep(tmp_path, procs=(1, 2), fault={"kind": "skip", "rank": 1},
-                    env={"CONVBENCH_TEST_FAULTS": "1"})
+    res = run_sweep(tmp_path, procs=(1, 2), env=fault_env(kind="skip", rank=1))
     rows = read_csv(res.path / "summary.csv")
     assert rows[0]["status"] == "ok"
     assert rows[1]["status"] == "failed" and rows[1]["verified"] == "false"
@@ -117,5 +120,7 @@ def test_the_original_bug_is_caught_and_gets_no_speedup(tmp_path):
 
 def test_fault_switch_is_inert_without_the_test_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("CONVBENCH_TEST_FAULTS", raising=False)
-    res = run_sweep(tmp_path, procs=(2,), fault={"kind": "skip", "rank": 1})
+    env = fault_env(kind="skip", rank=1)
+    del env["CONVBENCH_TEST_FAULTS"]
+    res = run_sweep(tmp_path, procs=(2,), env=env)
     assert not res.failed

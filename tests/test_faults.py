@@ -1,0 +1,117 @@
+"""Real faults in real processes: a rank killed, a rank hanging past --timeout, a rank that
+exits non-zero, Ctrl-C on a running sweep, and --resume after it. Each checks the exit status,
+the message, that no traceback is printed, that earlier points are intact, and that no rank is
+left running."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_clean_error, run_cli, sweep_dirs
+
+pytestmark = pytest.mark.mpi
+
+
+def fault_env(**fault) -> dict:
+    return {"CONVBENCH_TEST_FAULTS": "1", "CONVBENCH_TEST_FAULT": json.dumps(fault)}
+
+
+def summary(d: Path) -> dict[int, dict]:
+    with open(d / "summary.csv", newline="") as f:
+        return {int(r["procs"]): r for r in csv.DictReader(f)}
+
+
+def ranks_left(d: Path) -> list[str]:
+    """Processes whose command line names this sweep directory (ranks, mpiexec)."""
+    p = subprocess.run(["pgrep", "-af", str(d)], capture_output=True, text=True)
+    return [ln for ln in p.stdout.splitlines() if "pgrep" not in ln]
+
+
+@pytest.mark.parametrize("fault,needle", [
+    ({"kind": "kill", "rank": 1, "procs": 2}, "signal 9"),
+    ({"kind": "exit", "code": 3, "rank": 1, "procs": 2}, "exit"),
+    ({"kind": "kill", "rank": 0, "procs": 2, "where": "setup"}, "signal 9"),
+])
+def test_a_dying_rank_costs_only_its_point(tmp_path, fault, needle):
+    p = run_cli("strong", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1",
+                "--out", str(tmp_path), env=fault_env(**fault))
+    assert_clean_error(p, 1, "1 of 3 point(s) failed")
+    [d] = sweep_dirs(tmp_path)
+    rows = summary(d)
+    assert rows[1]["status"] == "ok" and rows[4]["status"] == "ok"
+    assert rows[2]["status"] == "failed" and rows[2]["speedup"] == ""
+    assert needle.lower() in rows[2]["reason"].lower(), rows[2]["reason"]
+    assert (d / "points" / "p0002" / "mpiexec.log").stat().st_size > 0
+    assert not ranks_left(d)
+
+
+def test_a_hanging_rank_is_killed_at_the_timeout(tmp_path):
+    t0 = time.monotonic()
+    p = run_cli("strong", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1", "--timeout", "4",
+                "--out", str(tmp_path), env=fault_env(kind="sleep", seconds=120, rank=1, procs=2))
+    assert time.monotonic() - t0 < 60
+    assert_clean_error(p, 1, "failed")
+    [d] = sweep_dirs(tmp_path)
+    rows = summary(d)
+    assert rows[2]["status"] == "failed" and "timed out after" in rows[2]["reason"]
+    assert rows[1]["status"] == rows[4]["status"] == "ok"
+    assert not ranks_left(d)
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path):
+    p = run_cli("strong", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1", "--fail-fast",
+                "--out", str(tmp_path), env=fault_env(kind="exit", rank=0, procs=2))
+    assert_clean_error(p, 1, "1 of 2 point(s) failed")
+    assert sorted(summary(sweep_dirs(tmp_path)[0])) == [1, 2]
+
+
+def test_ctrl_c_keeps_finished_points_then_resume_completes(tmp_path):
+    env = {**os.environ, "COLUMNS": "200", **fault_env(kind="sleep", seconds=120, rank=0, procs=2)}
+    proc = subprocess.Popen([sys.executable, "-m", "convbench", "strong", "--preset", "tiny",
+                             "--procs", "1,2,4", "--repeats", "1", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    spec2 = None
+    while time.monotonic() < deadline:
+        dirs = sweep_dirs(tmp_path) if tmp_path.exists() else []
+        if dirs and (dirs[0] / "points" / "p0002" / "spec.json").exists():
+            spec2 = dirs[0]
+            break
+        time.sleep(0.1)
+    assert spec2 is not None, "the sweep never reached its second point"
+    time.sleep(1.5)                               # the P=2 ranks are now sleeping
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err and "interrupted" in err and "--resume" in err
+    d = spec2
+    rows = summary(d)
+    assert list(rows) == [1] and rows[1]["status"] == "ok"
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["interrupted"] is True and m["points_done"] == [1]
+    assert not ranks_left(d)
+
+    # --resume: P=1 is kept, P=2 and P=4 are measured, the manifest has both sessions
+    p = run_cli("strong", "--resume", str(d))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "kept from an earlier session" in p.stderr
+    rows = summary(d)
+    assert sorted(rows) == [1, 2, 4] and all(r["status"] == "ok" for r in rows.values())
+    m = json.loads((d / "manifest.json").read_text())
+    assert [s["points_run"] for s in m["sessions"]] == [[1], [2, 4]]
+    assert m["sessions"][1]["points_kept"] == [1] and m["interrupted"] is False
+    assert len(sweep_dirs(tmp_path)) == 1
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path):
+    assert_clean_error(run_cli("strong", "--resume", str(tmp_path)), 2, "not a convbench sweep directory")
+    (tmp_path / "manifest.json").write_text("{broken")
+    assert_clean_error(run_cli("weak", "--resume", str(tmp_path)), 2, "corrupt")
