@@ -124,3 +124,15 @@ def test_fault_switch_is_inert_without_the_test_environment(tmp_path, monkeypatc
     del env["CONVBENCH_TEST_FAULTS"]
     res = run_sweep(tmp_path, procs=(2,), env=env)
     assert not res.failed
+
+
+def test_hostfile_slots_decide_oversubscription(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost:4\n" if launcher.detect(launcher.find_mpiexec()).vendor != "Open MPI"
+                     else "localhost slots=4\n")
+    res = run_sweep(tmp_path, procs=(4,), hostfile=str(hosts))
+    assert not res.failed, res.rows
+    [row] = read_csv(res.path / "summary.csv")
+    assert row["oversubscribed"] == "false"
+    manifest = json.loads((res.path / "manifest.json").read_text())
+    assert manifest["mpi"]["slots"] == 4 and manifest["sweep"]["hostfile"] == str(hosts)
