@@ -38,8 +38,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/kernel_bench.py
 
 ## sanitize: the C kernel under AddressSanitizer + UndefinedBehaviorSanitizer over the test shapes
-sanitize: $(STAMP)
-	PYTHON=$(PY) bash native/sanitize.sh
+sanitize:
+	bash native/sanitize.sh
 
 clean:
 	rm -rf build dist *.egg-info convbench/_native*.so convbench/_native.c native/_sanitize .pytest_cache .hypothesis

@@ -1,7 +1,7 @@
 """The ``convbench`` command: thin Typer commands over the library.
 
 Each command parses its options into library objects, calls the library, and prints. Library
-errors (ConvbenchError, the kernel's ConvError) become one line on stderr and an exit status:
+errors (ConvbenchError, and the kernel's ConvError, a subclass) become one line on stderr and an exit status:
 2 for bad input found before anything ran, 1 for a failed point or run, 130 for Ctrl-C.
 """
 from __future__ import annotations
@@ -36,13 +36,10 @@ def cli_errors(fn):
     """Library exceptions -> one line and an exit status, never a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from .kernel import ConvError
         try:
             return fn(*args, **kwargs)
-        except ConvbenchError as e:
+        except ConvbenchError as e:      # the kernel's ConvError is one too
             _fail(str(e), e.exit_code)
-        except ConvError as e:
-            _fail(str(e), 2)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
     return wrapper
@@ -238,6 +235,63 @@ def info(
     width = max(len(k) for k, _ in lines)
     for k, v in lines:
         out_console.print(f"{k:<{width}}  {v}", highlight=False, soft_wrap=True)
+
+
+# ---- reading results back: plot, report, compare -------------------------------------------------
+SweepPath = Annotated[Path, typer.Argument(help="A sweep's results directory (the one with manifest.json).", show_default=False)]
+TableFormat = Annotated[str, typer.Option("--format", "-f", help="markdown | csv | json.")]
+
+
+def _warn(message: str) -> None:
+    from rich.markup import escape
+    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@cli_errors
+def plot(
+    path: Annotated[Path, typer.Argument(help="A sweep directory, or a directory of sweeps.", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option(help="Directory for the figures (default: figures/ inside each sweep; with several sweeps, one sub-directory per sweep).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="png | svg | pdf.")] = "png",
+    overlay: Annotated[bool, typer.Option(help="Also draw the scaling figures of sweeps of the same mode and workload on shared axes.")] = False,
+    dpi: Annotated[int, typer.Option(help="Resolution of PNG figures (dots per inch).")] = 100,
+) -> None:
+    """Figures of a sweep: time, speedup and efficiency vs P (strong, weak), phases and memory per rank."""
+    from . import plots
+    result = plots.plot(path, out, fmt, overlay, dpi)
+    for line in result.skipped:
+        _warn(line)
+    for f in result.files:
+        typer.echo(str(f))
+
+
+@app.command()
+@cli_errors
+def report(
+    path: SweepPath,
+    fmt: TableFormat = "markdown",
+) -> None:
+    """The original report's table of a sweep (time, memory per rank and in total, output shape,
+    speedup, efficiency, Karp-Flatt serial fraction, compute/communication, verified, status)."""
+    from . import results, tables
+    typer.echo(tables.render_report(results.load(path), tables.check_format(fmt)), nl=False)
+
+
+@app.command()
+@cli_errors
+def compare(
+    a: SweepPath,
+    b: SweepPath,
+    fmt: TableFormat = "markdown",
+) -> None:
+    """Two sweeps side by side per P: the time ratio B/A with its min-max spread, and where the
+    difference is within noise (e.g. MPICH vs Open MPI, scatter vs local, before vs after)."""
+    from . import compare as cmp_mod, results, tables
+    tables.check_format(fmt)
+    comparison = cmp_mod.compare(results.load(a), results.load(b))
+    typer.echo(tables.render_compare(comparison, fmt), nl=False)
+    for w in comparison.warnings:
+        _warn(w)
 
 
 @app.callback(invoke_without_command=True)

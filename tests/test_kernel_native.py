@@ -1,0 +1,110 @@
+"""The C entry points' own argument checks, called directly through the extension (bypassing
+convbench.kernel's Python checks): every status code and its conv_strerror message."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convbench._native import ffi, lib
+
+ENTRY_POINTS = ["conv_forward", "conv_forward_naive", "conv_backward_input",
+                "conv_backward_weight"]
+
+
+def shape(**over):
+    s = ffi.new("conv_shape *")
+    vals = dict(n=2, c_in=3, h=8, w=9, c_out=4, kh=3, kw=2, stride_h=1, stride_w=1, pad_h=0,
+                pad_w=0)
+    vals.update(over)
+    for k, v in vals.items():
+        setattr(s, k, v)
+    return s
+
+
+def buffers():
+    """Valid buffers for the default shape (big enough for every argument of every call)."""
+    big = np.zeros(2 * 4 * 8 * 9 + 64, np.float32)
+    return [ffi.from_buffer("float[]", np.zeros_like(big)) for _ in range(4)]
+
+
+def call(name, s, ptrs):
+    fn = getattr(lib, name)
+    if name == "conv_backward_input":      # (s, dy, wt, dx)
+        return fn(s, ptrs[0], ptrs[1], ptrs[2])
+    return fn(s, ptrs[0], ptrs[1], ptrs[2], ptrs[3])
+
+
+def message(code):
+    return ffi.string(lib.conv_strerror(code)).decode()
+
+
+def test_constants_come_from_the_header():
+    assert (lib.CONV_OK, lib.CONV_ENULL, lib.CONV_EEXTENT, lib.CONV_ESTRIDE, lib.CONV_EPADDING,
+            lib.CONV_EKERNEL, lib.CONV_EOVERFLOW, lib.CONV_ENOMEM) == (0, 1, 2, 3, 4, 5, 6, 7)
+
+
+def test_strerror():
+    assert message(lib.CONV_OK) == "success"
+    assert "NULL" in message(lib.CONV_ENULL)
+    assert "extent" in message(lib.CONV_EEXTENT)
+    assert "stride" in message(lib.CONV_ESTRIDE)
+    assert "padding" in message(lib.CONV_EPADDING)
+    assert "kernel is larger than the padded input" in message(lib.CONV_EKERNEL)
+    assert "overflows int64" in message(lib.CONV_EOVERFLOW)
+    assert "allocation" in message(lib.CONV_ENOMEM)
+    for code in (-1, 8, 1000, 2**31 - 1):
+        assert message(code) == "unknown error"
+
+
+def test_build_info_string():
+    text = ffi.string(lib.conv_build_info()).decode()
+    assert "compiler=" in text and "flags=" in text and "isa=" in text
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_valid_call_succeeds(name):
+    assert call(name, shape(), buffers()) == lib.CONV_OK
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_null_pointers(name):
+    ptrs = buffers()
+    assert call(name, ffi.NULL, ptrs) == lib.CONV_ENULL
+    nargs = 3 if name == "conv_backward_input" else 4
+    optional = {"conv_forward": 2, "conv_forward_naive": 2, "conv_backward_weight": 3}.get(name)
+    for i in range(nargs):
+        p = list(ptrs)
+        p[i] = ffi.NULL
+        expected = lib.CONV_OK if i == optional else lib.CONV_ENULL   # bias / db may be NULL
+        assert call(name, shape(), p) == expected, i
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+@pytest.mark.parametrize("over,code", [
+    (dict(n=0), "CONV_EEXTENT"), (dict(c_in=-1), "CONV_EEXTENT"), (dict(h=0), "CONV_EEXTENT"),
+    (dict(w=0), "CONV_EEXTENT"), (dict(c_out=0), "CONV_EEXTENT"), (dict(kh=0), "CONV_EEXTENT"),
+    (dict(kw=-3), "CONV_EEXTENT"),
+    (dict(stride_h=0), "CONV_ESTRIDE"), (dict(stride_w=-1), "CONV_ESTRIDE"),
+    (dict(pad_h=-1), "CONV_EPADDING"), (dict(pad_w=-2**63), "CONV_EPADDING"),
+    (dict(kh=9), "CONV_EKERNEL"), (dict(kw=12, pad_w=1), "CONV_EKERNEL"),
+    (dict(n=2**62), "CONV_EOVERFLOW"), (dict(n=2**40, c_in=2**20), "CONV_EOVERFLOW"),
+    (dict(h=2**62, w=2**62), "CONV_EOVERFLOW"), (dict(pad_h=2**62), "CONV_EOVERFLOW"),
+    (dict(c_out=2**61), "CONV_EOVERFLOW"), (dict(n=2**63 - 1, c_in=2**63 - 1), "CONV_EOVERFLOW"),
+])
+def test_bad_shapes(name, over, code):
+    """Refused before any memory is touched (the buffers here are far too small)."""
+    assert call(name, shape(**over), buffers()) == getattr(lib, code)
+
+
+def test_output_size():
+    oh = ffi.new("int64_t *")
+    ow = ffi.new("int64_t *")
+    assert lib.conv_output_size(shape(), oh, ow) == lib.CONV_OK
+    assert (oh[0], ow[0]) == (6, 8)
+    s = shape(h=1024, w=1000, kh=3, kw=3, stride_h=2, stride_w=3, pad_h=1, pad_w=2)
+    assert lib.conv_output_size(s, oh, ow) == lib.CONV_OK
+    assert (oh[0], ow[0]) == ((1024 + 2 - 3) // 2 + 1, (1000 + 4 - 3) // 3 + 1)
+    assert lib.conv_output_size(s, ffi.NULL, ffi.NULL) == lib.CONV_OK
+    assert lib.conv_output_size(ffi.NULL, oh, ow) == lib.CONV_ENULL
+    assert lib.conv_output_size(shape(n=2**62), oh, ow) == lib.CONV_EOVERFLOW
+    assert lib.conv_output_size(shape(kh=11, pad_h=1), oh, ow) == lib.CONV_EKERNEL
