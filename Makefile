@@ -25,6 +25,9 @@ $(TSTAMP): $(STAMP)
 ## install: a virtual environment in .venv with convbench and its MPI (then: . .venv/bin/activate)
 install: $(STAMP)
 
+## install-test: install plus the test extras (pytest, hypothesis)
+install-test: $(TSTAMP)
+
 ## demo: install, then the main job: a strong-scaling sweep over 1, 2, 4 and 8 ranks
 demo: $(STAMP)
 	$(BIN)/convbench strong --procs 1,2,4,8
