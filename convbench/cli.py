@@ -58,7 +58,7 @@ Timeout = Annotated[float, typer.Option(help="Seconds a point may take before it
 Hostfile = Annotated[Optional[Path], typer.Option(help="MPI hostfile (MPICH 'host:N' or Open MPI 'host slots=N').")]
 Mpiexec = Annotated[Optional[str], typer.Option(help="mpiexec to use (default: $CONVBENCH_MPIEXEC, next to this Python, then PATH).")]
 MpiArgs = Annotated[str, typer.Option(help="Extra arguments for mpiexec, one string, e.g. \"--bind-to core\".")]
-NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip verification (points are then never reported as verified).")]
+NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip the checks against the reference (faster for huge workloads); unverified points get no speedup.")]
 Force = Annotated[bool, typer.Option(help="Run even if the memory estimate exceeds the available memory.")]
 FailFast = Annotated[bool, typer.Option(help="Stop the sweep at the first failed point.")]
 Seed = Annotated[Optional[int], typer.Option(help="Seed of the synthetic images and weights (default: the workload's).")]
@@ -87,8 +87,19 @@ def _workload(preset: str | None, config: Path | None, default: str, batch: int 
     return wl
 
 
+def _stop_on_sigterm() -> None:
+    """A batch scheduler's SIGTERM (time limit, scancel) stops a sweep like Ctrl-C does: the
+    running point's ranks are killed and every finished point stays saved."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _resume(mode: str, path: Path) -> None:
     from . import report, sweep
+    _stop_on_sigterm()
     result = sweep.resume(path, mode, report.LiveProgress(err_console),
                           argv=["convbench", *sys.argv[1:]])
     _finish(result, f"{mode} scaling (resumed)")
@@ -119,6 +130,7 @@ def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats
         hostfile=str(hostfile) if hostfile else None, mpiexec=mpiexec, mpi_args=extra,
         out=str(out), force=force, fail_fast=fail_fast,
     )
+    _stop_on_sigterm()
     result = sweep.run(plan, report.LiveProgress(err_console), argv=["convbench", *sys.argv[1:]])
     _finish(result, f"{mode} scaling: {wl.describe()}" + (" per rank" if mode == "weak" else ""))
 

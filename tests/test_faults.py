@@ -73,26 +73,38 @@ def test_fail_fast_stops_at_the_first_failure(tmp_path):
     assert sorted(summary(sweep_dirs(tmp_path)[0])) == [1, 2]
 
 
-def test_ctrl_c_keeps_finished_points_then_resume_completes(tmp_path):
+def start_and_wait_for_second_point(tmp_path):
+    """A sweep whose P=2 point hangs; returns (process, sweep dir) once its ranks are running."""
     env = {**os.environ, "COLUMNS": "200", **fault_env(kind="sleep", seconds=120, rank=0, procs=2)}
     proc = subprocess.Popen([sys.executable, "-m", "convbench", "strong", "--preset", "tiny",
                              "--procs", "1,2,4", "--repeats", "1", "--out", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 60
-    spec2 = None
     while time.monotonic() < deadline:
         dirs = sweep_dirs(tmp_path) if tmp_path.exists() else []
         if dirs and (dirs[0] / "points" / "p0002" / "spec.json").exists():
-            spec2 = dirs[0]
-            break
+            time.sleep(1.5)                       # the P=2 ranks are now sleeping
+            return proc, dirs[0]
         time.sleep(0.1)
-    assert spec2 is not None, "the sweep never reached its second point"
-    time.sleep(1.5)                               # the P=2 ranks are now sleeping
+    proc.kill()
+    raise AssertionError("the sweep never reached its second point")
+
+
+def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path):
+    proc, d = start_and_wait_for_second_point(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err and "interrupted" in err
+    assert list(summary(d)) == [1] and not ranks_left(d)
+
+
+def test_ctrl_c_keeps_finished_points_then_resume_completes(tmp_path):
+    proc, d = start_and_wait_for_second_point(tmp_path)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
     assert "Traceback" not in out + err and "interrupted" in err and "--resume" in err
-    d = spec2
     rows = summary(d)
     assert list(rows) == [1] and rows[1]["status"] == "ok"
     m = json.loads((d / "manifest.json").read_text())
