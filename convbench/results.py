@@ -31,7 +31,7 @@ RANK_COLUMNS = [
 SUMMARY_COLUMNS = [
     "mode", "pass", "data", "procs", "batch", "images_per_rank", "repeats",
     "time_s", "time_min_s", "time_max_s", "compute_s", "comm_s",
-    "speedup", "efficiency", "karp_flatt", "gflops",
+    "speedup", "efficiency", "karp_flatt", "gflops", "gbs",
     "mem_total_mb", "mem_max_rank_mb", "mem_rank0_mb", "mem_data_mb", "mem_per_rank_mb",
     "output_shape", "checksum", "oversubscribed", "idle_ranks", "launch_s",
     "verified", "status", "reason",
@@ -159,7 +159,12 @@ def load(path: str | Path) -> Sweep:
     if not p.is_dir():
         raise UsageError(f"{str(p)!r} is not a directory")
     if not is_sweep_dir(p):
-        raise UsageError(f"{str(p)!r} is not a convbench results directory (no {MANIFEST})")
+        try:
+            inner = sorted(d.name for d in p.iterdir() if d.is_dir() and is_sweep_dir(d))
+        except OSError:
+            inner = []
+        hint = f": it holds {len(inner)} sweep(s), e.g. {inner[-1]!r}; give one of them" if inner else ""
+        raise UsageError(f"{str(p)!r} is not a convbench results directory (no {MANIFEST}){hint}")
     try:
         manifest = json.loads((p / MANIFEST).read_text(encoding="utf-8"))
         if not isinstance(manifest, dict):
@@ -178,16 +183,24 @@ def load(path: str | Path) -> Sweep:
         missing = [c for c in ("procs",) + tuple(cols[:3]) if c not in df.columns]
         if missing:
             raise UsageError(f"{f} lacks the column(s) {', '.join(missing)}: not a convbench file")
-        _check_table(f, df)
+        _check_table(f, df, _NUMERIC[name])
         tables[name] = df
     if len(tables[SUMMARY]) == 0:
         raise UsageError(f"{p / SUMMARY} has no rows: the sweep measured no point yet")
     return Sweep(p, manifest, tables[RANKS], tables[SUMMARY])
 
 
-def _check_table(f: Path, df) -> None:
+#: columns that must read back as numbers (where present)
+_NUMERIC = {
+    RANKS: [c for c in RANK_COLUMNS if c != "host"],
+    SUMMARY: ["time_s", "time_min_s", "time_max_s", "compute_s", "comm_s", "speedup",
+              "efficiency", "karp_flatt", "mem_total_mb", "mem_max_rank_mb", "mem_rank0_mb"],
+}
+
+
+def _check_table(f: Path, df, numeric=()) -> None:
     """A truncated or hand-damaged CSV is an error, not NaNs: every row has the header's
-    number of fields and an integer procs."""
+    number of fields, an integer procs and numbers where numbers belong."""
     import pandas as pd
 
     try:
@@ -202,6 +215,10 @@ def _check_table(f: Path, df) -> None:
                              f"the header {width}")
     if len(df) and not pd.api.types.is_integer_dtype(df["procs"]):
         raise UsageError(f"{f} is corrupt: its procs column is not all integers")
+    bad = [c for c in numeric if len(df) and c in df.columns
+           and not pd.api.types.is_numeric_dtype(df[c])]
+    if bad:
+        raise UsageError(f"{f} is corrupt: column(s) {', '.join(bad)} are not all numbers")
 
 
 def require(sweep: Sweep, table: str, columns) -> None:

@@ -1,0 +1,83 @@
+"""Results directories for the plot/report/compare tests: built by hand (edge cases) or by a
+few real tiny sweeps made once per test session (shared by every test module)."""
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+from convbench import analysis, results, sweep
+from convbench.workload import preset
+
+TINY = preset("tiny")
+
+
+def manifest(mode="strong", workload="tiny", batch=16, library="MPICH Version: 4.2.0",
+             host="node1", slots=2, pass_="forward", data="scatter", repeats=3, **wl) -> dict:
+    return {
+        "command": ["convbench", mode],
+        "workload": {"name": workload, "batch": batch, "c_in": 2, "c_out": 3, "height": 24,
+                     "width": 20, "kh": 3, "kw": 2, "stride_h": 1, "stride_w": 1, "pad_h": 1,
+                     "pad_w": 1, "seed": 0, "description": "hand-made", **wl},
+        "sweep": {"mode": mode, "pass": pass_, "data": data, "repeats": repeats},
+        "mpi": {"mpiexec": "mpiexec", "vendor": "MPICH", "launcher_version": "HYDRA",
+                "library": library, "slots": slots},
+        "environment": {"hostname": host, "cpu_model": "Test CPU", "cores_available": slots},
+    }
+
+
+def point(p: int, times, *, mode="strong", status="ok", verified=True, over=False, reason="",
+          batch=16) -> tuple[dict, list[dict]]:
+    """A summary row (before scaling) and its rank rows: repeat i's slowest rank is rank 0
+    with times[i]; the other ranks are 10 % faster. No times: a failed point, no rank rows."""
+    row = {"mode": mode, "pass": "forward", "data": "scatter", "procs": p, "batch": batch,
+           "images_per_rank": -(-batch // p), "repeats": len(times), "output_shape": "16x3x24x21",
+           "oversubscribed": over, "verified": verified, "status": status, "reason": reason}
+    if not times:
+        return row, []
+    ranks = []
+    for i, t in enumerate(times):
+        for r in range(p):
+            tr = t if r == 0 else 0.9 * t
+            ranks.append({"procs": p, "repeat": i, "rank": r, "host": "node1", "start": 0, "end": 1,
+                          "images": 1, "time_s": tr, "compute_s": 0.6 * tr, "comm_s": 0.3 * tr,
+                          "scatter_s": 0.2 * tr, "gather_s": 0.1 * tr, "allreduce_s": 0.0,
+                          "wait_s": 0.1 * tr, "rss_base_mb": 40.0, "rss_peak_mb": 60.0 + 10 * (r == 0),
+                          "rss_data_mb": 20.0 + 10 * (r == 0)})
+    peaks = [70.0] + [60.0] * (p - 1)
+    row.update(time_s=analysis.median(times), time_min_s=min(times), time_max_s=max(times),
+               compute_s=0.6 * analysis.median(times), comm_s=0.3 * analysis.median(times),
+               mem_total_mb=sum(peaks), mem_max_rank_mb=max(peaks), mem_rank0_mb=peaks[0],
+               mem_per_rank_mb=peaks)
+    return row, ranks
+
+
+def build(d: Path, points: list, mode: str = "strong", **man) -> Path:
+    """A results directory with a manifest and both tables (scaling by analysis.add_scaling)."""
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    results.write_json(d / results.MANIFEST, manifest(mode=mode, **man))
+    rows = analysis.add_scaling([r for r, _ in points], mode)
+    results.write_csv(d / results.SUMMARY, rows, results.SUMMARY_COLUMNS)
+    results.write_csv(d / results.RANKS, [x for _, rr in points for x in rr], results.RANK_COLUMNS)
+    return d
+
+
+@functools.lru_cache(maxsize=None)
+def _session_dir() -> Path:
+    d = Path(tempfile.mkdtemp(prefix="convbench-report-tests-"))
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return d
+
+
+@functools.lru_cache(maxsize=None)
+def real_sweep(data: str = "scatter") -> Path:
+    """A real tiny strong sweep (P = 1, 2, 2 repeats), made once per session per data mode;
+    both live in one parent directory (a directory of sweeps)."""
+    res = sweep.run(sweep.SweepPlan(mode="strong", workload=TINY, procs=(1, 2), data=data,
+                                    repeats=2, warmup=0, timeout=120,
+                                    out=str(_session_dir() / "sweeps")), argv=["test"])
+    assert not res.failed, res.rows
+    return res.path
