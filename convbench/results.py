@@ -56,8 +56,20 @@ def atomic_write(path: Path, text: str) -> None:
         raise ConvbenchError(f"cannot write {path}: {e.strerror or e}") from None
 
 
+def _json_safe(obj):
+    """NaN and infinities become null: strict JSON, readable by any tool."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def write_json(path: Path, obj) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    atomic_write(path, json.dumps(_json_safe(obj), indent=2, sort_keys=False, default=str,
+                                  allow_nan=False) + "\n")
 
 
 def _fmt(v) -> str:
