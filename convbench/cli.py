@@ -28,7 +28,8 @@ err_console = Console(stderr=True)
 
 
 def _fail(message: str, code: int) -> None:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape      # a message may hold [brackets]: print them as they are
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -62,6 +63,10 @@ NoVerify = Annotated[bool, typer.Option("--no-verify", help="Skip the checks aga
 Force = Annotated[bool, typer.Option(help="Run even if the memory estimate exceeds the available memory.")]
 FailFast = Annotated[bool, typer.Option(help="Stop the sweep at the first failed point.")]
 Seed = Annotated[Optional[int], typer.Option(help="Seed of the synthetic images and weights (default: the workload's).")]
+Decomp = Annotated[str, typer.Option(help="batch: images over ranks; spatial: every image's rows over ranks, halo exchanged with Sendrecv (needs --data local; scales past P = batch).")]
+Backend = Annotated[str, typer.Option(help="convbench (the C kernel) | torch (torch.nn.functional.conv2d, needs PyTorch) | naive (the textbook 7-loop C).")]
+Images = Annotated[Optional[Path], typer.Option(help="A directory of PNG/JPEG files: the batch is made of them (cropped/resized, cycled) instead of synthetic images.")]
+Threads = Annotated[int, typer.Option(help="Threads per rank (hybrid MPI x threads).")]
 Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory with its recorded settings (other options are ignored): verified points are kept, the rest run.")]
 
 
@@ -118,7 +123,8 @@ def _finish(result, title: str) -> None:
 
 def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats: int,
            warmup: int, out: Path, timeout: float, hostfile: Path | None, mpiexec: str | None,
-           mpi_args: str, no_verify: bool, force: bool, fail_fast: bool) -> None:
+           mpi_args: str, no_verify: bool, force: bool, fail_fast: bool, decomp: str = "batch",
+           backend: str = "convbench", images: Path | None = None, threads: int = 1) -> None:
     from . import report, sweep
     try:
         extra = tuple(shlex.split(mpi_args))
@@ -128,7 +134,8 @@ def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats
         mode=mode, workload=wl, procs=procs, pass_=pass_, data=data, repeats=repeats,
         warmup=warmup, timeout=timeout, verify=not no_verify,
         hostfile=str(hostfile) if hostfile else None, mpiexec=mpiexec, mpi_args=extra,
-        out=str(out), force=force, fail_fast=fail_fast,
+        out=str(out), force=force, fail_fast=fail_fast, decomp=decomp, backend=backend,
+        images=str(images) if images else None, threads=threads,
     )
     _stop_on_sigterm()
     result = sweep.run(plan, report.LiveProgress(err_console), argv=["convbench", *sys.argv[1:]])
@@ -155,6 +162,10 @@ def strong(
     force: Force = False,
     fail_fast: FailFast = False,
     seed: Seed = None,
+    decomp: Decomp = "batch",
+    backend: Backend = "convbench",
+    images: Images = None,
+    threads: Threads = 1,
     resume: Resume = None,
 ) -> None:
     """Strong scaling: the same batch at every P.
@@ -167,7 +178,7 @@ def strong(
         return _resume("strong", resume)
     wl = _workload(preset, config, "fat", batch, seed)
     _sweep("strong", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
-           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast)
+           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast, decomp, backend, images, threads)
 
 
 @app.command()
@@ -190,6 +201,10 @@ def weak(
     force: Force = False,
     fail_fast: FailFast = False,
     seed: Seed = None,
+    decomp: Decomp = "batch",
+    backend: Backend = "convbench",
+    images: Images = None,
+    threads: Threads = 1,
     resume: Resume = None,
 ) -> None:
     """Weak scaling: --per-rank images on every rank, so P ranks get P times the work.
@@ -202,7 +217,7 @@ def weak(
         return _resume("weak", resume)
     wl = _workload(preset, config, "light", per_rank, seed, batch_flag="--per-rank")
     _sweep("weak", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
-           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast)
+           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast, decomp, backend, images, threads)
 
 
 @app.command()
@@ -224,11 +239,15 @@ def run(
     no_verify: NoVerify = False,
     force: Force = False,
     seed: Seed = None,
+    decomp: Decomp = "batch",
+    backend: Backend = "convbench",
+    images: Images = None,
+    threads: Threads = 1,
 ) -> None:
     """Measure one point: the workload on -n ranks (default workload: fat)."""
     wl = _workload(preset, config, "fat", batch, seed)
     _sweep("run", wl, (n,), pass_, data, repeats, warmup, out, timeout, hostfile, mpiexec,
-           mpi_args, no_verify, force, False)
+           mpi_args, no_verify, force, False, decomp, backend, images, threads)
 
 
 @app.command()
@@ -304,6 +323,42 @@ def compare(
     typer.echo(tables.render_compare(comparison, fmt), nl=False)
     for w in comparison.warnings:
         _warn(w)
+
+
+@app.command()
+@cli_errors
+def apply(
+    image: Annotated[Path, typer.Argument(help="A PNG or JPEG file.", show_default=False)],
+    kernel: Annotated[str, typer.Option("--kernel", "-k", help="sobel (gradient magnitude) | gaussian (5x5, sigma 1) | identity | random (3x3, --seed).")] = "sobel",
+    out: Annotated[Path, typer.Option(help="The figure: input and output side by side (.png, .svg, .pdf).")] = Path("apply.png"),
+    size: Annotated[Optional[str], typer.Option(help="Fit the image to HxW first (center crop; scaled up when smaller), e.g. 256x256 (default: its own size).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random kernel.")] = 0,
+) -> None:
+    """Filter one image (in grey) with the C kernel's forward and save input and output side by side."""
+    from . import filters
+    result = filters.apply_to_file(image, kernel, out, filters.parse_size(size), seed)
+    h, w = result["input"].shape
+    typer.echo(f"{result['out']}  ({kernel}, {h}x{w})")
+
+
+@app.command()
+@cli_errors
+def model(
+    path: SweepPath,
+    procs: Annotated[Optional[str], typer.Option("--procs", "-p", help="Comma-separated P to predict, e.g. 16,32,64 (default 1,2,4,...,1024); the measured P are always listed.")] = None,
+    fit_up_to: Annotated[Optional[int], typer.Option(help="Fit only the points with P <= this (e.g. 1): the larger measured P are then predicted beside their measurement.")] = None,
+    include_oversubscribed: Annotated[bool, typer.Option(help="Fit oversubscribed points too (by default they are shown, not fitted: they measure contention).")] = False,
+    fmt: TableFormat = "markdown",
+) -> None:
+    """Fit Amdahl (strong) or Gustafson (weak) with communication = latency + bytes / bandwidth,
+    and predict time, speedup and efficiency at larger P, beside the fit's residuals."""
+    from . import analysis, model as model_mod, results, tables
+    tables.check_format(fmt)
+    predict = _parse_procs(procs) if procs is not None else model_mod.DEFAULT_PROCS
+    sweep = results.load(path)
+    fitted = model_mod.build(sweep, predict, fit_up_to, include_oversubscribed)
+    ctx = analysis.sweep_context(sweep.manifest, sweep.path.name)
+    typer.echo(tables.render_model(fitted, ctx, fmt), nl=False)
 
 
 @app.callback(invoke_without_command=True)

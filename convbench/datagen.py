@@ -48,3 +48,29 @@ def weights(seed: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     w = images(seed, WEIGHT, 0, 1, tuple(shape))[0] * scale
     b = images(seed, BIAS, 0, 1, (shape[0],))[0] * scale
     return np.ascontiguousarray(w), np.ascontiguousarray(b)
+
+
+def rows(seed: int, stream: int, start: int, count: int, shape: tuple[int, int, int],
+         row0: int, row1: int) -> np.ndarray:
+    """Rows [row0, row1) of every channel of images [start, start + count): equal to
+    ``images(...)[:, :, row0:row1, :]`` without making the other rows (spatial decomposition)."""
+    c, h, w = shape
+    elems = c * h * w
+    per = (elems + 1) // 2
+    n = max(0, row1 - row0) * w
+    out = np.empty((count, c, max(0, row1 - row0), w), dtype=np.float32)
+    if n == 0 or count == 0:
+        return out
+    base = np.random.PCG64(np.random.SeedSequence([seed, stream]))
+    state = base.state
+    for i in range(count):
+        for ch in range(c):
+            e0 = ch * h * w + row0 * w                 # first element wanted, in the image
+            bitgen = np.random.PCG64()
+            bitgen.state = state
+            bitgen.advance((start + i) * per + e0 // 2)
+            vals = np.random.Generator(bitgen).random(n + (e0 % 2), dtype=np.float32)
+            out[i, ch] = vals[e0 % 2:].reshape(row1 - row0, w)
+    out *= 2.0
+    out -= 1.0
+    return out

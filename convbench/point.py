@@ -30,6 +30,10 @@ class PointSpec:
     verify: bool = True
     verify_samples: int = 2
     checksum_images: int = 0   # checksum_ref covers images [0, checksum_images)
+    decomp: str = "batch"      # batch | spatial
+    backend: str = "convbench" # convbench | torch | naive
+    images: str | None = None  # a directory of PNG/JPEG files instead of synthetic images
+    threads: int = 1           # threads per rank
 
     def to_json(self) -> dict:
         return {
@@ -37,6 +41,8 @@ class PointSpec:
             "data": self.data, "repeats": self.repeats, "warmup": self.warmup,
             "verify": self.verify, "verify_samples": self.verify_samples,
             "checksum_images": self.checksum_images or self.workload.batch,
+            "decomp": self.decomp, "backend": self.backend, "images": self.images,
+            "threads": self.threads,
         }
 
 
@@ -140,8 +146,8 @@ def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,
             rank_rows.append({
                 "procs": spec.procs, "repeat": i, "rank": r["rank"], "host": r["host"],
                 "start": r["start"], "end": r["end"], "images": r["images"],
-                **{k: rep[k] for k in ("time_s", "compute_s", "comm_s", "scatter_s", "gather_s",
-                                       "allreduce_s", "wait_s")},
+                **{k: rep.get(k, 0.0) for k in ("time_s", "compute_s", "comm_s", "scatter_s",
+                                                "halo_s", "gather_s", "allreduce_s", "wait_s")},
                 "rss_base_mb": r["rss_base_mb"], "rss_peak_mb": r["rss_peak_mb"],
                 "rss_data_mb": r["rss_peak_mb"] - r["rss_base_mb"],
             })

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -52,7 +53,7 @@ def summary_table(rows: list[dict], title: str = "") -> Table:
             _mem_per_rank(r.get("mem_per_rank_mb")), _num(r.get("mem_total_mb"), ".0f"),
             str(r.get("output_shape", "")).replace("x", "x"),
             "yes" if r.get("verified") else "[red]no[/red]",
-            status if ok else f"[red]{status}[/red]",
+            escape(status) if ok else f"[red]{escape(status)}[/red]",
         )
     return t
 
@@ -72,7 +73,7 @@ class LiveProgress:
         c.print(f"[bold]convbench {plan.mode}[/bold]: {plan.workload.describe()}"
                 + (" per rank" if plan.mode == "weak" else "")
                 + f"; pass {plan.pass_}, data {plan.data}, {plan.repeats} repeats + {plan.warmup} warm-up")
-        c.print(f"MPI: {mpi.vendor} ({mpi.path}), {slots} slots; results: {sweep_dir}")
+        c.print(f"MPI: {mpi.vendor} ({escape(mpi.path)}), {slots} slots; results: {escape(str(sweep_dir))}")
         over = [p for p in plan.procs if p > slots]
         if over:
             c.print(f"[yellow]P = {', '.join(map(str, over))} exceed the {slots} available slots: "
@@ -91,7 +92,7 @@ class LiveProgress:
             self.console.print(f"  P={row['procs']}: {row['time_s']:.4f} s, speedup "
                                f"{_num(row.get('speedup'), '.2f')}, verified")
         else:
-            self.console.print(f"  [red]P={row['procs']}: failed: {row.get('reason', '')}[/red]")
+            self.console.print(f"  [red]P={row['procs']}: failed: {escape(str(row.get('reason', '')))}[/red]")
 
     def point_kept(self, row: dict) -> None:
         self.progress.advance(self.task)

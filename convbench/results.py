@@ -25,7 +25,7 @@ from .errors import ConvbenchError, UsageError
 
 RANK_COLUMNS = [
     "procs", "repeat", "rank", "host", "start", "end", "images",
-    "time_s", "compute_s", "comm_s", "scatter_s", "gather_s", "allreduce_s", "wait_s",
+    "time_s", "compute_s", "comm_s", "scatter_s", "halo_s", "gather_s", "allreduce_s", "wait_s",
     "rss_base_mb", "rss_peak_mb", "rss_data_mb",
 ]
 SUMMARY_COLUMNS = [

@@ -42,6 +42,10 @@ class SweepPlan:
     out: str = "results"
     force: bool = False                 # run even if the memory estimate exceeds the machine
     fail_fast: bool = False
+    decomp: str = "batch"               # batch: images over ranks; spatial: rows over ranks
+    backend: str = "convbench"          # convbench | torch | naive
+    images: str | None = None           # PNG/JPEG directory instead of synthetic images
+    threads: int = 1                    # threads per rank
 
     def batch_at(self, procs: int) -> int:
         return self.workload.batch * procs if self.mode == "weak" else self.workload.batch
@@ -55,7 +59,8 @@ class SweepPlan:
             "repeats": self.repeats, "warmup": self.warmup, "timeout": self.timeout,
             "verify": self.verify, "hostfile": self.hostfile, "mpi_args": list(self.mpi_args),
             "per_rank": self.workload.batch if self.mode == "weak" else None,
-            "force": self.force, "fail_fast": self.fail_fast,
+            "force": self.force, "fail_fast": self.fail_fast, "decomp": self.decomp,
+            "backend": self.backend, "images": self.images, "threads": self.threads,
         }
 
 
@@ -83,10 +88,46 @@ def validate(plan: SweepPlan) -> None:
         raise UsageError(f"--timeout must be > 0 seconds, got {plan.timeout}")
     if plan.hostfile:
         launch.hostfile_slots(plan.hostfile)          # raises if missing or unreadable
+    check_compute(plan)
     for p in plan.procs:
         plan.workload_at(p)                           # raises if a weak batch gets too large
     if not plan.force:
         check_memory(plan)
+
+
+DECOMPS = ("batch", "spatial")
+BACKENDS = ("convbench", "torch", "naive")
+
+
+def check_compute(plan: SweepPlan) -> None:
+    """Decomposition, backend, threads and image directory: usable before anything runs."""
+    if plan.decomp not in DECOMPS:
+        raise UsageError(f"--decomp must be one of {', '.join(DECOMPS)}, got {plan.decomp!r}")
+    if plan.decomp == "spatial" and plan.data != "local":
+        raise UsageError("--decomp spatial splits every image's rows over the ranks and needs "
+                         "--data local (each rank makes its own rows)")
+    if plan.backend not in BACKENDS:
+        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}, got {plan.backend!r}")
+    if isinstance(plan.threads, bool) or not isinstance(plan.threads, int) or plan.threads < 1:
+        raise UsageError(f"--threads must be an integer >= 1, got {plan.threads!r}")
+    if plan.backend == "torch":
+        import importlib.util
+        if importlib.util.find_spec("torch") is None:
+            raise UsageError("--backend torch needs PyTorch in this Python: "
+                             "pip install 'convbench[torch]' (torch==2.13.0)")
+    if plan.backend == "naive" and plan.pass_ != "forward":
+        from . import kernel
+        if not hasattr(kernel, "backward_naive"):
+            raise UsageError("--backend naive has a forward pass only: use --pass forward")
+    if plan.threads > 1 and plan.backend != "torch":
+        import inspect
+        from . import kernel
+        if "threads" not in inspect.signature(kernel.forward).parameters:
+            raise UsageError("this build of the kernel runs one thread per rank: use --threads 1")
+    if plan.images:
+        from . import images
+        wl = plan.workload
+        images.load_batch(plan.images, 0, 1, wl.c_in, wl.height, wl.width)   # raises if unusable
 
 
 def check_memory(plan: SweepPlan) -> None:
@@ -155,7 +196,11 @@ def cross_check(outcomes: list[pt.PointOutcome], mode: str) -> None:
     for o in good[1:]:
         errs = []
         a, b = ref.result.get("checksum_ref"), o.result.get("checksum_ref")
-        if a is not None and a != b:
+        exact = ref.result.get("checksum_exact", True) and o.result.get("checksum_exact", True)
+        scale = max(ref.result.get("checksum_abs") or 0.0, o.result.get("checksum_abs") or 0.0)
+        if a is not None and b is not None and not exact and abs(a - b) <= GRAD_RTOL * scale:
+            pass        # an input gradient summed over halo rows: equal up to rounding
+        elif a is not None and a != b:
             what = "checksum of the shared images" if mode == "weak" else "output checksum"
             errs.append(f"{what} {b!r} differs from {a!r} at P={ref.procs}")
         if mode != "weak" and "dw" in ref.result and "dw" in o.result:
@@ -220,6 +265,8 @@ def plan_from_manifest(m: dict, out: str) -> SweepPlan:
         data=s["data"], repeats=int(s["repeats"]), warmup=int(s["warmup"]), timeout=s["timeout"],
         verify=bool(s["verify"]), hostfile=s["hostfile"], mpiexec=m["mpi"]["mpiexec"],
         mpi_args=tuple(s["mpi_args"]), out=out, force=bool(s["force"]), fail_fast=bool(s["fail_fast"]),
+        decomp=s.get("decomp", "batch"), backend=s.get("backend", "convbench"),
+        images=s.get("images"), threads=int(s.get("threads", 1)),
     )
 
 
@@ -257,7 +304,8 @@ def _execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Pat
             spec = pt.PointSpec(
                 workload=plan.workload_at(p), procs=p, pass_=plan.pass_, data=plan.data,
                 repeats=plan.repeats, warmup=plan.warmup, verify=plan.verify,
-                checksum_images=shared,
+                checksum_images=shared, decomp=plan.decomp, backend=plan.backend,
+                images=plan.images, threads=plan.threads,
             )
             o = pt.run(spec, mpi, sweep_dir, mode=plan.mode, oversubscribe=over,
                        hostfile=plan.hostfile, mpi_args=plan.mpi_args, timeout=plan.timeout,
