@@ -67,6 +67,8 @@ Decomp = Annotated[str, typer.Option(help="batch: images over ranks; spatial: ev
 Backend = Annotated[str, typer.Option(help="convbench (the C kernel) | torch (torch.nn.functional.conv2d, needs PyTorch) | naive (the textbook 7-loop C).")]
 Images = Annotated[Optional[Path], typer.Option(help="A directory of PNG/JPEG files: the batch is made of them (cropped/resized, cycled) instead of synthetic images.")]
 Threads = Annotated[int, typer.Option(help="Threads per rank (hybrid MPI x threads).")]
+Ppn = Annotated[Optional[int], typer.Option(help="Ranks per node (with --hostfile): MPICH/Intel -ppn, Open MPI --map-by ppr:N:node.")]
+BindTo = Annotated[Optional[str], typer.Option("--bind-to", help="Bind ranks: core, socket, numa, none, ... (the vendor's flag; recorded in the manifest).")]
 Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory with its recorded settings (other options are ignored): verified points are kept, the rest run.")]
 
 
@@ -124,7 +126,8 @@ def _finish(result, title: str) -> None:
 def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats: int,
            warmup: int, out: Path, timeout: float, hostfile: Path | None, mpiexec: str | None,
            mpi_args: str, no_verify: bool, force: bool, fail_fast: bool, decomp: str = "batch",
-           backend: str = "convbench", images: Path | None = None, threads: int = 1) -> None:
+           backend: str = "convbench", images: Path | None = None, threads: int = 1,
+           ppn: int | None = None, bind_to: str | None = None) -> None:
     from . import report, sweep
     try:
         extra = tuple(shlex.split(mpi_args))
@@ -135,7 +138,7 @@ def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats
         warmup=warmup, timeout=timeout, verify=not no_verify,
         hostfile=str(hostfile) if hostfile else None, mpiexec=mpiexec, mpi_args=extra,
         out=str(out), force=force, fail_fast=fail_fast, decomp=decomp, backend=backend,
-        images=str(images) if images else None, threads=threads,
+        images=str(images) if images else None, threads=threads, ppn=ppn, bind=bind_to,
     )
     _stop_on_sigterm()
     result = sweep.run(plan, report.LiveProgress(err_console), argv=["convbench", *sys.argv[1:]])
@@ -166,6 +169,8 @@ def strong(
     backend: Backend = "convbench",
     images: Images = None,
     threads: Threads = 1,
+    ppn: Ppn = None,
+    bind_to: BindTo = None,
     resume: Resume = None,
 ) -> None:
     """Strong scaling: the same batch at every P.
@@ -178,7 +183,8 @@ def strong(
         return _resume("strong", resume)
     wl = _workload(preset, config, "fat", batch, seed)
     _sweep("strong", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
-           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast, decomp, backend, images, threads)
+           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast, decomp, backend, images, threads,
+           ppn, bind_to)
 
 
 @app.command()
@@ -205,6 +211,8 @@ def weak(
     backend: Backend = "convbench",
     images: Images = None,
     threads: Threads = 1,
+    ppn: Ppn = None,
+    bind_to: BindTo = None,
     resume: Resume = None,
 ) -> None:
     """Weak scaling: --per-rank images on every rank, so P ranks get P times the work.
@@ -217,7 +225,8 @@ def weak(
         return _resume("weak", resume)
     wl = _workload(preset, config, "light", per_rank, seed, batch_flag="--per-rank")
     _sweep("weak", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
-           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast, decomp, backend, images, threads)
+           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast, decomp, backend, images, threads,
+           ppn, bind_to)
 
 
 @app.command()
@@ -243,11 +252,13 @@ def run(
     backend: Backend = "convbench",
     images: Images = None,
     threads: Threads = 1,
+    ppn: Ppn = None,
+    bind_to: BindTo = None,
 ) -> None:
     """Measure one point: the workload on -n ranks (default workload: fat)."""
     wl = _workload(preset, config, "fat", batch, seed)
     _sweep("run", wl, (n,), pass_, data, repeats, warmup, out, timeout, hostfile, mpiexec,
-           mpi_args, no_verify, force, False, decomp, backend, images, threads)
+           mpi_args, no_verify, force, False, decomp, backend, images, threads, ppn, bind_to)
 
 
 @app.command()

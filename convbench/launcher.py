@@ -90,13 +90,24 @@ class Launcher:
     oversubscribe_flags: tuple[str, ...] = ()
 
     def command(self, procs: int, program: list[str], *, oversubscribe: bool = False,
-                hostfile: str | None = None, extra: tuple[str, ...] = ()) -> list[str]:
+                hostfile: str | None = None, extra: tuple[str, ...] = (),
+                ppn: int | None = None, bind: str | None = None) -> list[str]:
         argv = [self.path, "-n", str(procs)]
         if hostfile:
             argv += [self.hostfile_flag, str(hostfile)]
-        if oversubscribe:
-            argv += list(self.oversubscribe_flags)
+        argv += self.placement(ppn, bind, oversubscribe)
         return argv + list(extra) + list(program)
+
+    def placement(self, ppn: int | None, bind: str | None, oversubscribe: bool) -> list[str]:
+        """Ranks per node, binding and oversubscription, in this vendor's words."""
+        out = []
+        if ppn:
+            out += ["-ppn", str(ppn)]
+        if bind:
+            out += ["-bind-to", bind]
+        if oversubscribe:
+            out += list(self.oversubscribe_flags)
+        return out
 
     def env(self) -> dict[str, str]:
         """Variables the ranks need on top of the caller's environment."""
@@ -115,12 +126,28 @@ class IntelLauncher(Launcher):
     vendor = "Intel MPI"
     hostfile_flag = "-f"
 
+    def placement(self, ppn, bind, oversubscribe):
+        out = ["-ppn", str(ppn)] if ppn else []
+        if bind:        # Intel MPI pins through I_MPI_PIN_DOMAIN rather than -bind-to
+            out += ["-genv", "I_MPI_PIN_DOMAIN", bind]
+        return out
+
 
 @dataclass(frozen=True)
 class OpenMpiLauncher(Launcher):
     vendor = "Open MPI"
     hostfile_flag = "--hostfile"
     oversubscribe_flags: tuple[str, ...] = ("--oversubscribe",)
+
+    def placement(self, ppn, bind, oversubscribe):
+        out = []
+        if ppn:         # one --map-by only: oversubscription is a modifier of it
+            out += ["--map-by", f"ppr:{ppn}:node" + (":OVERSUBSCRIBE" if oversubscribe else "")]
+        elif oversubscribe:
+            out += list(self.oversubscribe_flags)
+        if bind:
+            out += ["--bind-to", bind]
+        return out
 
     def env(self) -> dict[str, str]:
         env = {}

@@ -76,7 +76,8 @@ class PointOutcome:
 
 def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
         oversubscribe: bool, hostfile: str | None = None, mpi_args: tuple[str, ...] = (),
-        timeout: float | None = None, env: dict | None = None) -> PointOutcome:
+        timeout: float | None = None, env: dict | None = None, ppn: int | None = None,
+        bind: str | None = None) -> PointOutcome:
     """Launch one point and collect it. KeyboardInterrupt passes through (ranks killed)."""
     d = point_dir(sweep_dir, spec.procs)
     spec_path, out_path, log_path = d / "spec.json", d / "result.json", d / "mpiexec.log"
@@ -86,7 +87,7 @@ def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
     write_json(spec_path, spec.to_json())
     program = [sys.executable, "-m", "convbench.worker", str(spec_path), str(out_path)]
     argv = mpi.command(spec.procs, program, oversubscribe=oversubscribe, hostfile=hostfile,
-                       extra=mpi_args)
+                       extra=mpi_args, ppn=ppn, bind=bind)
     ranks_env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                  **mpi.env(), **(env or {})}
     outcome = launch.execute(argv, env=ranks_env, log_path=log_path, timeout=timeout)
@@ -120,6 +121,9 @@ def explain(tail: list[str]) -> str:
             break
     else:
         line = lines[-1] if lines else "no output"
+    if any("overload-allowed" in ln for ln in tail):
+        line += ("; hint: the hostfile gives a host more slots than it has cores, so its ranks "
+                 "cannot each be bound to a core: add --bind-to none")
     if any("PMI" in ln for ln in tail) and not line.startswith("convbench.worker:"):
         line += ("; hint: this mpiexec and the MPI library mpi4py loads seem to come from "
                  "different MPIs: use the mpiexec of the MPI mpi4py runs on")
@@ -167,6 +171,7 @@ def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,
         mem_data_mb=sum(r["rss_peak_mb"] - r["rss_base_mb"] for r in per_rank),
         mem_per_rank_mb=[round(p, 2) for p in peaks],
         checksum=result.get("checksum"), idle_ranks=result.get("idle_ranks") or [],
+        hosts=len({r["host"] for r in per_rank}),
         # the fixed cost of a point: from starting mpiexec until every rank has Python, its
         # imports and MPI ready (the worker's first barrier)
         launch_s=result["ready_at"] - started_at if "ready_at" in result else math.nan,

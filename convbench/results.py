@@ -33,7 +33,7 @@ SUMMARY_COLUMNS = [
     "time_s", "time_min_s", "time_max_s", "compute_s", "comm_s",
     "speedup", "efficiency", "karp_flatt", "gflops", "gbs",
     "mem_total_mb", "mem_max_rank_mb", "mem_rank0_mb", "mem_data_mb", "mem_per_rank_mb",
-    "output_shape", "checksum", "oversubscribed", "idle_ranks", "launch_s",
+    "output_shape", "checksum", "oversubscribed", "idle_ranks", "hosts", "launch_s",
     "verified", "status", "reason",
 ]
 MANIFEST, RANKS, SUMMARY = "manifest.json", "ranks.csv", "summary.csv"

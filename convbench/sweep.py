@@ -46,6 +46,8 @@ class SweepPlan:
     backend: str = "convbench"          # convbench | torch | naive
     images: str | None = None           # PNG/JPEG directory instead of synthetic images
     threads: int = 1                    # threads per rank
+    ppn: int | None = None              # ranks per node (with a hostfile)
+    bind: str | None = None             # binding of ranks (core, socket, none, ...)
 
     def batch_at(self, procs: int) -> int:
         return self.workload.batch * procs if self.mode == "weak" else self.workload.batch
@@ -61,6 +63,7 @@ class SweepPlan:
             "per_rank": self.workload.batch if self.mode == "weak" else None,
             "force": self.force, "fail_fast": self.fail_fast, "decomp": self.decomp,
             "backend": self.backend, "images": self.images, "threads": self.threads,
+            "ppn": self.ppn, "bind": self.bind,
         }
 
 
@@ -84,6 +87,10 @@ def validate(plan: SweepPlan) -> None:
         raise UsageError(f"--repeats must be >= 1, got {plan.repeats}")
     if plan.warmup < 0:
         raise UsageError(f"--warmup must be >= 0, got {plan.warmup}")
+    if plan.ppn is not None and (isinstance(plan.ppn, bool) or plan.ppn < 1):
+        raise UsageError(f"--ppn must be >= 1, got {plan.ppn}")
+    if plan.bind is not None and not plan.bind.replace("-", "").replace(":", "").isalnum():
+        raise UsageError(f"--bind-to {plan.bind!r} is not a binding (core, socket, numa, none, ...)")
     if plan.timeout is not None and not plan.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {plan.timeout}")
     if plan.hostfile:
@@ -150,9 +157,11 @@ def check_memory(plan: SweepPlan) -> None:
 
 
 def slots(plan: SweepPlan) -> int:
+    """Ranks that fit without sharing a core: the hostfile's slots (at most --ppn a host)."""
     if plan.hostfile:
-        return sum(launch.hostfile_slots(plan.hostfile).values())
-    return launch.local_slots()
+        hosts = launch.hostfile_slots(plan.hostfile)
+        return sum(min(n, plan.ppn) if plan.ppn else n for n in hosts.values())
+    return min(launch.local_slots(), plan.ppn) if plan.ppn else launch.local_slots()
 
 
 class Progress(Protocol):
@@ -266,8 +275,17 @@ def plan_from_manifest(m: dict, out: str) -> SweepPlan:
         verify=bool(s["verify"]), hostfile=s["hostfile"], mpiexec=m["mpi"]["mpiexec"],
         mpi_args=tuple(s["mpi_args"]), out=out, force=bool(s["force"]), fail_fast=bool(s["fail_fast"]),
         decomp=s.get("decomp", "batch"), backend=s.get("backend", "convbench"),
-        images=s.get("images"), threads=int(s.get("threads", 1)),
+        images=s.get("images"), threads=int(s.get("threads", 1)), ppn=s.get("ppn"),
+        bind=s.get("bind"),
     )
+
+
+def record_hosts(manifest: dict, procs: int, ranks: list[dict]) -> None:
+    """manifest["hosts"][host][P] = ranks of the P-rank point that ran on host."""
+    hosts = manifest.setdefault("hosts", {})
+    for r in ranks:
+        per = hosts.setdefault(r["host"], {})
+        per[str(procs)] = per.get(str(procs), 0) + 1
 
 
 def _now() -> str:
@@ -309,8 +327,9 @@ def _execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Pat
             )
             o = pt.run(spec, mpi, sweep_dir, mode=plan.mode, oversubscribe=over,
                        hostfile=plan.hostfile, mpi_args=plan.mpi_args, timeout=plan.timeout,
-                       env=env)
+                       env=env, ppn=plan.ppn, bind=plan.bind)
             outcomes[p] = o
+            record_hosts(manifest, p, o.result.get("ranks", []))
             session["points_run"].append(p)
             if o.result.get("mpi_library") and not manifest["mpi"].get("library"):
                 manifest["mpi"]["library"] = o.result["mpi_library"]

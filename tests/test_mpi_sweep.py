@@ -130,9 +130,45 @@ def test_hostfile_slots_decide_oversubscription(tmp_path):
     hosts = tmp_path / "hosts"
     hosts.write_text("localhost:4\n" if launcher.detect(launcher.find_mpiexec()).vendor != "Open MPI"
                      else "localhost slots=4\n")
-    res = run_sweep(tmp_path, procs=(4,), hostfile=str(hosts))
+    # the 'host' has 4 slots on a 2-core machine: Open MPI would refuse to bind 4 ranks to cores
+    res = run_sweep(tmp_path, procs=(4,), hostfile=str(hosts), bind="none")
     assert not res.failed, res.rows
     [row] = read_csv(res.path / "summary.csv")
     assert row["oversubscribed"] == "false"
     manifest = json.loads((res.path / "manifest.json").read_text())
     assert manifest["mpi"]["slots"] == 4 and manifest["sweep"]["hostfile"] == str(hosts)
+
+
+def test_several_hosts_in_a_hostfile_ppn_binding_and_the_manifest(tmp_path, mpi):
+    """'Hosts' that are this machine: slots, --ppn and --bind-to reach mpiexec, and the manifest
+    lists the host each rank ran on. (Open MPI sees localhost and 127.0.0.1 as one node and
+    refuses to have its slots given twice, so it gets one line.)"""
+    hosts = tmp_path / "hosts"
+    if mpi.vendor == "Open MPI":
+        hosts.write_text("localhost slots=4\n")
+        ppn, capped = 4, 1
+    else:
+        hosts.write_text("localhost:2\n127.0.0.1:2\n")
+        ppn, capped = 2, 2
+    plan = sweep.SweepPlan(mode="strong", workload=TINY, procs=(4,), hostfile=str(hosts))
+    assert sweep.slots(plan) == 4
+    assert sweep.slots(sweep.SweepPlan(mode="strong", workload=TINY, procs=(4,), hostfile=str(hosts), ppn=1)) == capped
+    res = run_sweep(tmp_path, procs=(2, 4), hostfile=str(hosts), ppn=ppn, bind="none")
+    assert not res.failed, res.rows
+    m = json.loads((res.path / "manifest.json").read_text())
+    assert m["sweep"]["ppn"] == ppn and m["sweep"]["bind"] == "none"
+    assert sum(n for per in m["hosts"].values() for n in per.values()) == 2 + 4
+    [row2, row4] = read_csv(res.path / "summary.csv")
+    assert row4["oversubscribed"] == "false" and int(row4["hosts"]) >= 1
+    log = (res.path / "points" / "p0004" / "mpiexec.log").read_text().splitlines()[0]
+    assert (f"-ppn {ppn}" in log or f"ppr:{ppn}:node" in log) and "none" in log
+
+
+def test_placement_flags_per_vendor():
+    prog = ["p"]
+    assert launcher.MpichLauncher("m").command(4, prog, ppn=2, bind="core", oversubscribe=True) == \
+        ["m", "-n", "4", "-ppn", "2", "-bind-to", "core", "p"]
+    assert launcher.OpenMpiLauncher("o").command(4, prog, ppn=2, bind="core", oversubscribe=True) == \
+        ["o", "-n", "4", "--map-by", "ppr:2:node:OVERSUBSCRIBE", "--bind-to", "core", "p"]
+    assert launcher.IntelLauncher("i").command(2, prog, ppn=1, bind="core") == \
+        ["i", "-n", "2", "-ppn", "1", "-genv", "I_MPI_PIN_DOMAIN", "core", "p"]
