@@ -69,8 +69,11 @@ def rows(seed: int, stream: int, start: int, count: int, shape: tuple[int, int, 
             bitgen = np.random.PCG64()
             bitgen.state = state
             bitgen.advance((start + i) * per + e0 // 2)
-            vals = np.random.Generator(bitgen).random(n + (e0 % 2), dtype=np.float32)
-            out[i, ch] = vals[e0 % 2:].reshape(row1 - row0, w)
+            gen = np.random.Generator(bitgen)
+            if e0 % 2 == 0:                            # straight into the output rows
+                gen.random(out=out[i, ch].reshape(-1), dtype=np.float32)
+            else:
+                out[i, ch] = gen.random(n + 1, dtype=np.float32)[1:].reshape(row1 - row0, w)
     out *= 2.0
     out -= 1.0
     return out
