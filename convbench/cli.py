@@ -70,6 +70,7 @@ Threads = Annotated[int, typer.Option(help="Threads per rank (hybrid MPI x threa
 Ppn = Annotated[Optional[int], typer.Option(help="Ranks per node (with --hostfile): MPICH/Intel -ppn, Open MPI --map-by ppr:N:node.")]
 BindTo = Annotated[Optional[str], typer.Option("--bind-to", help="Bind ranks: core, socket, numa, none, ... (the vendor's flag; recorded in the manifest).")]
 Resume = Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory with its recorded settings (other options are ignored): verified points are kept, the rest run.")]
+LauncherOpt = Annotated[str, typer.Option("--launcher", help="mpiexec | slurm: srun inside a Slurm allocation; outside one, submit the sweep as one sbatch job (job.sbatch in the sweep directory; read it with 'convbench collect DIR').")]
 
 
 def _parse_procs(text: str) -> tuple[int, ...]:
@@ -114,6 +115,11 @@ def _resume(mode: str, path: Path) -> None:
 
 def _finish(result, title: str) -> None:
     from . import report
+    if result.job_id:       # --launcher slurm outside an allocation: a job will run the points
+        out_console.print(f"submitted Slurm job {result.job_id} (script: {result.path}/job.sbatch)", highlight=False)
+        out_console.print(f"results: {result.path}", highlight=False)
+        out_console.print(f"when it has run: convbench collect {result.path}", highlight=False)
+        return
     out_console.print(report.summary_table(result.rows, title))
     out_console.print(f"results: {result.path}")
     if result.interrupted:
@@ -127,7 +133,7 @@ def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats
            warmup: int, out: Path, timeout: float, hostfile: Path | None, mpiexec: str | None,
            mpi_args: str, no_verify: bool, force: bool, fail_fast: bool, decomp: str = "batch",
            backend: str = "convbench", images: Path | None = None, threads: int = 1,
-           ppn: int | None = None, bind_to: str | None = None) -> None:
+           ppn: int | None = None, bind_to: str | None = None, launcher: str = "mpiexec") -> None:
     from . import report, sweep
     try:
         extra = tuple(shlex.split(mpi_args))
@@ -139,6 +145,7 @@ def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats
         hostfile=str(hostfile) if hostfile else None, mpiexec=mpiexec, mpi_args=extra,
         out=str(out), force=force, fail_fast=fail_fast, decomp=decomp, backend=backend,
         images=str(images) if images else None, threads=threads, ppn=ppn, bind=bind_to,
+        launcher=launcher,
     )
     _stop_on_sigterm()
     result = sweep.run(plan, report.LiveProgress(err_console), argv=["convbench", *sys.argv[1:]])
@@ -171,6 +178,7 @@ def strong(
     threads: Threads = 1,
     ppn: Ppn = None,
     bind_to: BindTo = None,
+    launcher: LauncherOpt = "mpiexec",
     resume: Resume = None,
 ) -> None:
     """Strong scaling: the same batch at every P.
@@ -184,7 +192,7 @@ def strong(
     wl = _workload(preset, config, "fat", batch, seed)
     _sweep("strong", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
            hostfile, mpiexec, mpi_args, no_verify, force, fail_fast, decomp, backend, images, threads,
-           ppn, bind_to)
+           ppn, bind_to, launcher)
 
 
 @app.command()
@@ -213,6 +221,7 @@ def weak(
     threads: Threads = 1,
     ppn: Ppn = None,
     bind_to: BindTo = None,
+    launcher: LauncherOpt = "mpiexec",
     resume: Resume = None,
 ) -> None:
     """Weak scaling: --per-rank images on every rank, so P ranks get P times the work.
@@ -226,7 +235,7 @@ def weak(
     wl = _workload(preset, config, "light", per_rank, seed, batch_flag="--per-rank")
     _sweep("weak", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
            hostfile, mpiexec, mpi_args, no_verify, force, fail_fast, decomp, backend, images, threads,
-           ppn, bind_to)
+           ppn, bind_to, launcher)
 
 
 @app.command()
@@ -254,11 +263,16 @@ def run(
     threads: Threads = 1,
     ppn: Ppn = None,
     bind_to: BindTo = None,
+    launcher: LauncherOpt = "mpiexec",
+    resume: Resume = None,
 ) -> None:
     """Measure one point: the workload on -n ranks (default workload: fat)."""
+    if resume:
+        return _resume("run", resume)
     wl = _workload(preset, config, "fat", batch, seed)
     _sweep("run", wl, (n,), pass_, data, repeats, warmup, out, timeout, hostfile, mpiexec,
-           mpi_args, no_verify, force, False, decomp, backend, images, threads, ppn, bind_to)
+           mpi_args, no_verify, force, False, decomp, backend, images, threads, ppn, bind_to,
+           launcher)
 
 
 @app.command()
@@ -370,6 +384,81 @@ def model(
     fitted = model_mod.build(sweep, predict, fit_up_to, include_oversubscribed)
     ctx = analysis.sweep_context(sweep.manifest, sweep.path.name)
     typer.echo(tables.render_model(fitted, ctx, fmt), nl=False)
+
+
+@app.command()
+@cli_errors
+def collect(path: SweepPath) -> None:
+    """How a sweep submitted with --launcher slurm stands; once its job has ended, its table.
+    Exit status: 0 every point verified, 1 the job or a point failed, 2 not a submitted sweep,
+    75 still pending or running (try again later)."""
+    from rich.markup import escape
+    from . import report, slurm
+    c = slurm.collect(path)
+    job = c.job
+    state = f"job {job.job_id}: {job.state}" + (f" ({job.reason})" if job.reason else "")
+    if not c.finished:
+        out_console.print(escape(f"{state}; {len(c.rows)} of {c.points} point(s) measured so far; "
+                                 f"results: {c.path}"), highlight=False)
+        raise typer.Exit(75)
+    if c.rows:
+        out_console.print(report.summary_table(c.rows, c.title))
+    out_console.print(escape(state + (f", exit {job.exit_code}" if job.exit_code else "")), highlight=False)
+    out_console.print(escape(f"results: {c.path}"), highlight=False)
+    if c.problem():
+        _fail(c.problem(), 1)
+
+
+# ---- the kernel alone: kernels, machine --------------------------------------------------------
+@app.command()
+@cli_errors
+def kernels(
+    shape: Annotated[str, typer.Option(help="fat (batch 8), light, resnet, another preset, or a benchdnn-style descriptor like mb32ic64ih56oc64kh3ph1 (mb ic ih [iw] oc kh [kw] [sh sw ph pw]); comma-separated for several.")] = "fat",
+    pass_: Annotated[str, typer.Option("--pass", help="forward | backward (dx, dw, db) | forward,backward.")] = "forward",
+    threads: Annotated[str, typer.Option(help="Threads of the C kernel (and torch), e.g. 1 or 1,2.")] = "1",
+    compare: Annotated[str, typer.Option(help="Implementations beside convbench: naive (textbook C loops), numpy (convbench.reference), torch (when importable); comma-separated, '' for none.")] = "naive,torch",
+    repeats: Annotated[int, typer.Option(help="Timed repeats, interleaved across implementations.")] = 5,
+    budget: Annotated[float, typer.Option(help="Seconds of timed runs after which a slow implementation sits out the remaining repeats.")] = 30.0,
+    csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the results to this CSV file.")] = None,
+) -> None:
+    """Kernel microbenchmark: time (median, min-max), GFLOP/s, GB/s and the fraction of this
+    machine's roofline bound, for convbench's kernel and the others, measured in one run."""
+    from . import kernelbench, machine
+    kernelbench.benchmark(shape, pass_, threads, compare, repeats, budget)  # validate first
+    roof = machine.roofline()
+    with err_console.status("measuring") as status:
+        rows, notes = kernelbench.benchmark(shape, pass_, threads, compare, repeats, budget,
+                                            roof, progress=status.update)
+    out_console.print(kernelbench.table(rows, kernelbench.roofline_title(roof)))
+    for note in notes:
+        _warn(note)
+    if csv:
+        out_console.print(f"csv: {kernelbench.to_csv(rows, csv)}", highlight=False)
+
+
+@app.command()
+@cli_errors
+def machine(
+    refresh: Annotated[bool, typer.Option(help="Measure again even if a measurement is cached.")] = False,
+    matmul_n: Annotated[int, typer.Option(help="Size n of the n x n float32 matmul that measures the single-core peak.")] = 2048,
+    stream_mb: Annotated[float, typer.Option(help="MB per array of the c = a + b bandwidth measurement (far larger than the caches).")] = 256.0,
+    max_cores: Annotated[Optional[int], typer.Option(help="Measure the bandwidth on 1..this many cores (default: all this process may use).")] = None,
+    repeats: Annotated[int, typer.Option(help="Repeats of each measurement (the best is kept).")] = 5,
+) -> None:
+    """This machine's roofline: single-core float32 peak and memory bandwidth on 1..N cores,
+    cached in $XDG_CACHE_HOME/convbench (or ~/.cache/convbench)."""
+    from . import machine as machine_mod
+    with err_console.status("measuring this machine"):
+        roof = machine_mod.roofline(refresh, matmul_n=matmul_n, stream_mb=stream_mb,
+                                    max_cores=max_cores, repeats=repeats)
+    lines = [("cpu", roof["cpu_model"]), ("cores", str(roof["cores"])),
+             ("peak (1 core)", f"{roof['peak_gflops_1core']:.1f} GFLOP/s  (float32 matmul n={roof['matmul_n']}, one BLAS thread)")]
+    lines += [(f"bandwidth ({k} core{'s' if k > 1 else ''})", f"{v:.1f} GB/s  (c = a + b, {roof['stream_mb']} MB arrays)")
+              for k, v in sorted(roof["bandwidth_gbs_by_cores"].items())]
+    lines += [("measured", roof["measured_at"]), ("cache", roof["cache_file"])]
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        out_console.print(f"{k:<{width}}  {v}", highlight=False, soft_wrap=True)
 
 
 @app.callback(invoke_without_command=True)

@@ -11,6 +11,9 @@ naming the workload and a caption naming the MPI library and host:
 - phases: stacked compute / scatter / gather / allreduce / wait per P;
 - memory: peak RSS of every rank at every P, rank 0 in its own colour.
 
+The scaling figures of one sweep also draw its fitted scaling model (model.py: Amdahl for
+strong, Gustafson for weak, plus communication) as a dashed curve a little beyond the largest P,
+where its serial fraction could be fitted (two or more usable P).
 The scaling figures take one sweep or several of the same mode and workload (--overlay).
 Oversubscribed points are hollow, unverified ones grey squares, failed ones red crosses on the
 P axis; the legend says so. plot() writes the figures of a sweep or a directory of sweeps.
@@ -30,6 +33,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator, PercentFormatter  # noqa: E402
 
 from . import analysis, results  # noqa: E402
+from . import model as scaling_model  # noqa: E402
 from .errors import ConvbenchError, UsageError  # noqa: E402
 
 FORMATS = ("png", "svg", "pdf")
@@ -42,6 +46,7 @@ PHASE_NOTE = {"critical": "each bar: in the median repeat, the rank with the lon
               "median": "each phase: median over repeats of its mean over ranks"}
 FAILED_COLOR = "tab:red"
 IDEAL_STYLE = dict(color="0.45", linestyle="--", linewidth=1.2)
+MODEL_STYLE = dict(color="C1", linestyle="--", linewidth=1.4)
 
 
 @dataclass(frozen=True)
@@ -52,13 +57,31 @@ class Series:
     mode: str
     rows: tuple          # analysis.points(summary)
     slots: str
+    model: object = None  # model.Model fitted to the sweep where s was fitted, else None
+
+
+def fitted_model(sweep: results.Sweep):
+    """The scaling model of a sweep (model.build) where its serial fraction could be fitted
+    (two or more usable P); None otherwise, or where the sweep cannot be modelled."""
+    try:
+        m = scaling_model.build(sweep, procs=())
+    except (ConvbenchError, ValueError, ArithmeticError):
+        return None
+    return m if m.scaling.determined else None
+
+
+def model_label(m) -> str:
+    law = {"amdahl": "Amdahl", "gustafson": "Gustafson"}.get(m.scaling.law, m.scaling.law)
+    comm = "" if m.comm.status == "none" else " + communication"
+    return f"model: {law}, s = {m.scaling.serial_fraction:.3g}{comm}"
 
 
 def _series(sweep: results.Sweep, label: str | None = None) -> Series:
     results.require(sweep, results.SUMMARY, ("time_s", "time_min_s", "time_max_s", "speedup",
                                              "efficiency", "status", "verified", "oversubscribed"))
     ctx = analysis.sweep_context(sweep.manifest, sweep.path.name)
-    return Series(label or ctx.name, ctx.mode, tuple(analysis.points(sweep.summary)), ctx.slots)
+    return Series(label or ctx.name, ctx.mode, tuple(analysis.points(sweep.summary)), ctx.slots,
+                  fitted_model(sweep) if ctx.mode in scaling_model.LAWS else None)
 
 
 # ---- figure frame: title, caption, P axis -------------------------------------------------------
@@ -176,6 +199,29 @@ def _ideal(ax, series: list[Series], fn, label: str) -> None:
     ax.plot(procs, [fn(base, p) for p in procs], label=label, **IDEAL_STYLE)
 
 
+def _model_curve(ax, series: list[Series], value: str) -> None:
+    """The fitted model (dashed), from the smallest measured P to the right edge of the P
+    axis; one sweep only (an overlay would be unreadable). value: time_s, speedup or
+    efficiency, the last two against the measured baseline, as the points are."""
+    m = series[0].model if len(series) == 1 else None
+    base = analysis.baseline(list(series[0].rows)) if m is not None else None
+    procs = _all_procs(series)
+    if m is None or base is None or not procs:
+        return
+    p0, t0 = base
+    n = 60
+    lo, hi = min(procs), max(procs) * 1.4            # _p_axis's right edge
+    xs = [lo * (hi / lo) ** (i / (n - 1)) for i in range(n)]
+    ts = [m.time(x) for x in xs]
+    if value == "speedup":
+        ys = [analysis.speedup(m.mode, p0, t0, x, t) for x, t in zip(xs, ts)]
+    elif value == "efficiency":
+        ys = [analysis.efficiency(m.mode, p0, t0, x, t) for x, t in zip(xs, ts)]
+    else:
+        ys = ts
+    ax.plot(xs, ys, label=model_label(m), **MODEL_STYLE)
+
+
 def _plain_log_labels(ax) -> None:
     """Decimal tick labels on a log10 y axis (0.002, not 2 x 10^-3): majors, and the minor
     ticks at 2 and 5 x 10^k."""
@@ -194,6 +240,7 @@ def draw_time(ax, series: list[Series]) -> None:
     else:
         _ideal(ax, series, lambda b, p: analysis.ideal_time("strong", b[0], b[1], p),
                "ideal (T(P0) P0 / P)")
+    _model_curve(ax, series, "time_s")
     kinds = _draw_series(ax, series, "time_s", _time_bars)
     _p_axis(ax, _all_procs(series))
     if mode == "weak":
@@ -210,6 +257,7 @@ def draw_time(ax, series: list[Series]) -> None:
 
 def draw_speedup(ax, series: list[Series]) -> None:
     _ideal(ax, series, lambda b, p: p, "ideal (S = P)")
+    _model_curve(ax, series, "speedup")
     kinds = _draw_series(ax, series, "speedup", _speedup_bars)
     _p_axis(ax, _all_procs(series))
     if "empty" not in kinds:
@@ -223,6 +271,7 @@ def draw_speedup(ax, series: list[Series]) -> None:
 def draw_efficiency(ax, series: list[Series]) -> None:
     weak = series[0].mode == "weak"
     _ideal(ax, series, lambda b, p: 1.0, "ideal (100 %)")
+    _model_curve(ax, series, "efficiency")
     kinds = _draw_series(ax, series, "efficiency", _eff_bars)
     _p_axis(ax, _all_procs(series))
     ax.set_ylim(bottom=0, top=max(1.1, ax.get_ylim()[1]))

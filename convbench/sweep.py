@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from . import analysis, environment, launcher as launch, point as pt
+from . import analysis, environment, launcher as launch, point as pt, slurm
 from .errors import UsageError
 from .results import MANIFEST, Recorder, new_sweep_dir, point_dir
 from .workload import DATA_MODES, PASSES, Workload
 
 MODES = ("strong", "weak", "run")
+LAUNCHERS = ("mpiexec", "slurm")
 GRAD_RTOL = 1e-4     # whole-batch dW across P: the float32 sums are taken in another order
 
 
@@ -48,6 +49,7 @@ class SweepPlan:
     threads: int = 1                    # threads per rank
     ppn: int | None = None              # ranks per node (with a hostfile)
     bind: str | None = None             # binding of ranks (core, socket, none, ...)
+    launcher: str = "mpiexec"           # mpiexec | slurm (srun in an allocation, else sbatch)
 
     def batch_at(self, procs: int) -> int:
         return self.workload.batch * procs if self.mode == "weak" else self.workload.batch
@@ -63,7 +65,7 @@ class SweepPlan:
             "per_rank": self.workload.batch if self.mode == "weak" else None,
             "force": self.force, "fail_fast": self.fail_fast, "decomp": self.decomp,
             "backend": self.backend, "images": self.images, "threads": self.threads,
-            "ppn": self.ppn, "bind": self.bind,
+            "ppn": self.ppn, "bind": self.bind, "launcher": self.launcher,
         }
 
 
@@ -93,6 +95,10 @@ def validate(plan: SweepPlan) -> None:
         raise UsageError(f"--bind-to {plan.bind!r} is not a binding (core, socket, numa, none, ...)")
     if plan.timeout is not None and not plan.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {plan.timeout}")
+    if plan.launcher not in LAUNCHERS:
+        raise UsageError(f"--launcher must be one of {', '.join(LAUNCHERS)}, got {plan.launcher!r}")
+    if plan.launcher == "slurm" and plan.hostfile:
+        raise UsageError("--hostfile is for mpiexec: with --launcher slurm the allocation decides the hosts")
     if plan.hostfile:
         launch.hostfile_slots(plan.hostfile)          # raises if missing or unreadable
     check_compute(plan)
@@ -158,6 +164,8 @@ def check_memory(plan: SweepPlan) -> None:
 
 def slots(plan: SweepPlan) -> int:
     """Ranks that fit without sharing a core: the hostfile's slots (at most --ppn a host)."""
+    if plan.launcher == "slurm":
+        return slurm.allocation_slots()
     if plan.hostfile:
         hosts = launch.hostfile_slots(plan.hostfile)
         return sum(min(n, plan.ppn) if plan.ppn else n for n in hosts.values())
@@ -190,6 +198,7 @@ class SweepResult:
     path: Path
     rows: list[dict] = field(default_factory=list)
     interrupted: bool = False
+    job_id: str | None = None           # the Slurm job that will run it (nothing ran here)
 
     @property
     def failed(self) -> list[dict]:
@@ -223,10 +232,14 @@ def cross_check(outcomes: list[pt.PointOutcome], mode: str) -> None:
 
 def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | None = None,
         env: dict | None = None) -> SweepResult:
-    """Run every point of a plan in a new sweep directory; results are on disk after each point."""
+    """Run every point of a plan in a new sweep directory; results are on disk after each point.
+    With --launcher slurm outside an allocation, submit a job that will run them instead."""
     validate(plan)
-    mpi = launch.detect(launch.find_mpiexec(plan.mpiexec))
-    n_slots = slots(plan)
+    submitting = plan.launcher == "slurm" and not slurm.in_allocation()
+    if submitting:
+        slurm.command_path("sbatch")                  # before a directory is made
+    mpi = select(plan)
+    n_slots = None if submitting else slots(plan)
     sweep_dir = new_sweep_dir(Path(plan.out), plan.mode, plan.workload.name)
     manifest = {
         "command": list(argv if argv is not None else sys.argv),
@@ -239,7 +252,16 @@ def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | 
         "environment": environment.describe(),
         "sessions": [],
     }
+    if submitting:
+        return SweepResult(sweep_dir, job_id=slurm.submit(plan, sweep_dir, manifest, fresh=True))
     return _execute(plan, mpi, n_slots, sweep_dir, manifest, [], progress, argv, env)
+
+
+def select(plan: SweepPlan) -> launch.Launcher:
+    """The launcher of a plan's points: srun for --launcher slurm, else the detected mpiexec."""
+    if plan.launcher == "slurm":
+        return slurm.srun_launcher()
+    return launch.detect(launch.find_mpiexec(plan.mpiexec))
 
 
 def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
@@ -257,7 +279,13 @@ def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
     if plan.mode != mode:
         raise UsageError(f"--resume {str(d)!r} is a {plan.mode} sweep; resume it with 'convbench {plan.mode} --resume'")
     validate(plan)
-    mpi = launch.detect(launch.find_mpiexec(plan.mpiexec))
+    if plan.launcher == "slurm" and not slurm.in_allocation():   # a new job runs the rest
+        return SweepResult(d, job_id=slurm.submit(plan, d, manifest))
+    mpi = select(plan)
+    if plan.launcher == "slurm":        # record the job's nodes, not the machine that submitted it
+        manifest["mpi"].update(mpiexec=mpi.path, vendor=mpi.vendor, launcher_version=mpi.version,
+                               slots=slots(plan))
+        manifest["environment"] = environment.describe()
     done = []
     for p in plan.procs:
         o = pt.PointOutcome.load(point_dir(d, p))
@@ -276,7 +304,7 @@ def plan_from_manifest(m: dict, out: str) -> SweepPlan:
         mpi_args=tuple(s["mpi_args"]), out=out, force=bool(s["force"]), fail_fast=bool(s["fail_fast"]),
         decomp=s.get("decomp", "batch"), backend=s.get("backend", "convbench"),
         images=s.get("images"), threads=int(s.get("threads", 1)), ppn=s.get("ppn"),
-        bind=s.get("bind"),
+        bind=s.get("bind"), launcher=s.get("launcher", "mpiexec"),
     )
 
 

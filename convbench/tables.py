@@ -233,3 +233,105 @@ def compare_json(cmp) -> str:
 
 def render_compare(cmp, fmt: str = "markdown") -> str:
     return {"markdown": compare_markdown, "csv": compare_csv, "json": compare_json}[check_format(fmt)](cmp)
+
+
+# ---- the scaling model of one sweep (convbench model) ---------------------------------------------
+MODEL_HEADER = ("# Processes", "Model Time (s)", "Model Comm (s)", "Model Speedup",
+                "Model Efficiency", "Measured Time (s)", "Measured - Model", "Point")
+MODEL_FIELDS = ("procs", "batch", "comm_bytes", "model_time_s", "model_comm_s", "model_speedup",
+                "model_efficiency", "measured_time_s", "measured_comm_s", "residual", "fitted",
+                "point")
+MODEL_NOTE = (
+    "Model: the fitted law at every P (times in seconds, 4 significant digits; speedup 3 "
+    "decimals; efficiency in percent). Measured: summary.csv time_s. Measured - Model: "
+    "(measured - model) / measured, the fit's residual on a fitted point and the prediction's "
+    "error on the others.")
+_LAW_NAMES = {"amdahl": "Amdahl", "gustafson": "Gustafson"}
+
+
+def _signed_percent(v) -> str:
+    if _nan(v):
+        return "-"
+    text = f"{100 * v:+.1f}%"
+    return "0.0%" if text in ("+0.0%", "-0.0%") else text
+
+
+def _sig(v, digits: int = 3) -> str:
+    return "-" if _nan(v) or (isinstance(v, float) and math.isinf(v)) else f"{v:.{digits}g}"
+
+
+def _point_text(row, model) -> str:
+    if row.point == "predicted":
+        return ("predicted (not fitted: P > --fit-up-to "
+                f"{model.fit_up_to})" if model.fit_up_to is not None else "predicted")
+    return {"fitted": "fitted", "oversubscribed": "oversubscribed: not fitted",
+            "unverified": "not verified: not fitted", "failed": "failed: no time",
+            "": "-"}.get(row.point, row.point)
+
+
+def _finite(v):
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+
+
+def model_parameters(model) -> dict:
+    """The fitted parameters as plain numbers (None where not determined); bandwidth in B/s."""
+    sc, cm = model.scaling, model.comm
+    return {"law": sc.law, "equation": model.equation, "mode": model.mode,
+            "pass": model.pass_, "data": model.data, "fit_up_to": model.fit_up_to,
+            "include_oversubscribed": model.include_oversubscribed,
+            "serial_fraction": sc.serial_fraction, "serial_fraction_se": sc.serial_fraction_se,
+            "serial_fraction_determined": sc.determined, "t1_s": sc.t1_s, "t1_se": sc.t1_se,
+            "scaling_points": sc.points, "scaling_note": sc.note,
+            "comm_status": cm.status, "latency_s": cm.latency_s, "latency_se": cm.latency_se,
+            "bandwidth_bps": _finite(cm.bandwidth_bps), "bandwidth_se": _finite(cm.bandwidth_se),
+            "comm_points": cm.points, "comm_note": cm.note,
+            "rms_residual": model.rms_residual}
+
+
+def model_markdown(model, ctx: analysis.SweepContext) -> str:
+    sc, cm = model.scaling, model.comm
+    bw = "-" if math.isinf(cm.bandwidth_bps) else _sig(cm.bandwidth_bps / 1e9, 4)
+    bw_se = "-" if math.isinf(cm.bandwidth_bps) else _sig(cm.bandwidth_se / 1e9, 2)
+    fitted = sum(1 for r in model.rows if r.fitted)
+    params = [
+        ("serial fraction s", _sig(sc.serial_fraction) + ("" if sc.determined else " (assumed)"),
+         _sig(sc.serial_fraction_se, 2), sc.note),
+        ("T1: one rank, without communication (s)", fmt_time(sc.t1_s), _sig(sc.t1_se, 2), ""),
+        ("latency (s)", _sig(cm.latency_s, 4), _sig(cm.latency_se, 2), cm.note),
+        ("bandwidth (GB/s)", bw, bw_se, ""),
+        ("RMS residual, relative to the measured time",
+         "-" if _nan(model.rms_residual) else
+         "0%" if model.rms_residual < 5e-5 else f"{100 * model.rms_residual:.2g}%", "-",
+         f"over {fitted} fitted point(s)"),
+    ]
+    body = [
+        (str(r.procs), fmt_time(r.model_time_s), fmt_time(r.model_comm_s),
+         fmt_fixed(r.model_speedup), fmt_percent(r.model_efficiency), fmt_time(r.measured_time_s),
+         _signed_percent(r.residual), _point_text(r, model))
+        for r in model.rows
+    ]
+    lines = [f"### scaling model: {ctx.title}", "", ctx.caption, "",
+             f"{_LAW_NAMES.get(sc.law, sc.law)}: {model.equation}", ""]
+    lines += _md_table(("Parameter", "Value", "± (1 s.e.)", "Note"), "lrrl", params)
+    lines += [""]
+    lines += _md_table(MODEL_HEADER, "rrrrrrrl", body)
+    lines += ["", MODEL_NOTE, ""]
+    lines += [f"- {n}" for n in model.notes]
+    return "\n".join(lines) + "\n"
+
+
+def model_csv(model, ctx=None) -> str:
+    return _csv(MODEL_FIELDS, [asdict(r) for r in model.rows])
+
+
+def model_json(model, ctx: analysis.SweepContext) -> str:
+    rows = [{f: _finite(asdict(r)[f]) for f in MODEL_FIELDS} for r in model.rows]
+    return _json({"sweep": _context_dict(ctx),
+                  "model": {k: _finite(v) for k, v in model_parameters(model).items()},
+                  "points": rows, "notes": list(model.notes)})
+
+
+def render_model(model, ctx: analysis.SweepContext, fmt: str = "markdown") -> str:
+    """The model's parameters, residuals and predictions (csv: the per-P table only)."""
+    return {"markdown": model_markdown, "csv": model_csv,
+            "json": model_json}[check_format(fmt)](model, ctx)

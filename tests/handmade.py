@@ -81,3 +81,39 @@ def real_sweep(data: str = "scatter") -> Path:
                                     out=str(_session_dir() / "sweeps")), argv=["test"])
     assert not res.failed, res.rows
     return res.path
+
+
+def synthetic(d: Path, mode: str = "strong", procs=(1, 2, 4, 8), t1: float = 10.0,
+              s: float = 0.05, latency: float = 0.0, bandwidth: float = float("inf"),
+              noise: float = 0.0, data: str = "local", pass_: str = "forward", seed: int = 0,
+              over=(), batch: int = 16, repeats: int = 3) -> Path:
+    """A sweep that follows a known scaling law exactly (Amdahl for strong, Gustafson for
+    weak, see convbench.model) plus c(P) = latency + bytes(P) / bandwidth, each repeat's time
+    and the communication times multiplied by (1 + noise * N(0, 1)). `over`: the P marked
+    oversubscribed."""
+    import numpy as np
+
+    from convbench import model
+    from convbench.workload import Workload
+
+    rng = np.random.default_rng(seed)
+    man = manifest(mode=mode, data=data, pass_=pass_, batch=batch, repeats=repeats, slots=max(procs))
+    wl = Workload.from_dict(man["workload"])
+    pts = []
+    for p in procs:
+        b = batch * p if mode == "weak" else batch
+        nbytes = model.comm_bytes(wl, pass_, data, p, b)
+        comm = 0.0 if nbytes == 0 and data == "local" and pass_ != "train" else \
+            latency + nbytes / bandwidth
+        law = model.ScalingFit("amdahl" if mode == "strong" else "gustafson", s, 0, t1, 0, True, 0, "")
+        total = law.time(p) + comm
+        times = [total * (1 + noise * rng.standard_normal()) for _ in range(repeats)]
+        row, ranks = point(p, times, mode=mode, over=p in over, batch=b)
+        c = comm * (1 + noise * rng.standard_normal())
+        row.update({"pass": pass_, "data": data, "comm_s": c, "compute_s": row["time_s"] - c})
+        for x in ranks:
+            x.update(comm_s=c, scatter_s=c if data == "scatter" else 0.0, gather_s=0.0,
+                     allreduce_s=c if data == "local" else 0.0, compute_s=x["time_s"] - c)
+        pts.append((row, ranks))
+    return build(d, pts, mode=mode, data=data, pass_=pass_, batch=batch, repeats=repeats,
+                 slots=max(procs))
