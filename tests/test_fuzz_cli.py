@@ -32,7 +32,7 @@ value = st.one_of(
 token = st.one_of(st.sampled_from(OPTIONS), value)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(cmd=st.sampled_from(COMMANDS), args=st.lists(token, max_size=6))
 def test_random_arguments_never_raise(tmp_path_factory, cmd, args):

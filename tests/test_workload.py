@@ -72,5 +72,5 @@ def test_bad_config_files(tmp_path, text, needle):
 def test_missing_config_and_unknown_preset(tmp_path):
     with pytest.raises(UsageError, match="does not exist"):
         workload.load_config(tmp_path / "nope.toml")
-    with pytest.raises(UsageError, match="unknown preset 'nope'; presets are: fat"):
+    with pytest.raises(UsageError, match="unknown preset 'nope'; presets are: bigimage, fat"):
         workload.preset("nope")
