@@ -413,7 +413,7 @@ def collect(path: SweepPath) -> None:
 @app.command()
 @cli_errors
 def kernels(
-    shape: Annotated[str, typer.Option(help="fat (batch 8), light, resnet, another preset, or a benchdnn-style descriptor like mb32ic64ih56oc64kh3ph1 (mb ic ih [iw] oc kh [kw] [sh sw ph pw]); comma-separated for several.")] = "fat",
+    shape: Annotated[str, typer.Option(help="fat (batch 8), light, resnet, another preset, or a benchdnn-style descriptor like mb32ic64ih56oc64kh3ph1 (mb ic ih, optional iw, oc kh, optional kw sh sw ph pw; iw = ih, kw = kh, stride 1, padding 0 by default); comma-separated for several.")] = "fat",
     pass_: Annotated[str, typer.Option("--pass", help="forward | backward (dx, dw, db) | forward,backward.")] = "forward",
     threads: Annotated[str, typer.Option(help="Threads of the C kernel (and torch), e.g. 1 or 1,2.")] = "1",
     compare: Annotated[str, typer.Option(help="Implementations beside convbench: naive (textbook C loops), numpy (convbench.reference), torch (when importable); comma-separated, '' for none.")] = "naive,torch",

@@ -13,6 +13,13 @@ Py_BEGIN_ALLOW_THREADS / Py_END_ALLOW_THREADS), so other Python threads run mean
 Layout and meaning (see native/conv.h): x is (N, C_in, H, W), w is (C_out, C_in, KH, KW),
 b is (C_out,), y is (N, C_out, OH, OW) with OH = (H + 2*pad_h - KH) // stride_h + 1;
 cross-correlation with zero padding, as torch.nn.functional.conv2d.
+
+Threads and methods: forward() and backward() take ``threads`` (an int >= 1, default 1: the C
+kernel splits the batch, or an image's rows, over that many OpenMP threads; a build without
+OpenMP runs one, see :func:`max_threads`) and ``method`` ("auto", the default, lets the C
+dispatcher choose by shape; "direct" or "gemm" force one, for tests and benchmarks).
+An image's forward output is bit-identical whatever the batch it is in, its position there and
+the thread count.
 """
 from __future__ import annotations
 
@@ -30,7 +37,15 @@ except ImportError as _e:  # a source tree never built, or a build for another P
         f"the compiled kernel convbench._native cannot be loaded ({_e}); "
         "reinstall convbench with 'pip install .' (or 'make install')") from None
 
-__all__ = ["ConvError", "forward", "backward", "forward_naive", "output_shape", "build_info"]
+__all__ = ["ConvError", "forward", "backward", "forward_naive", "backward_naive", "output_shape",
+           "build_info", "method_for", "max_threads", "METHODS"]
+
+#: method names for the ``method`` keyword, and the C constants they stand for
+METHODS = {"auto": lib.CONV_METHOD_AUTO, "direct": lib.CONV_METHOD_DIRECT,
+           "gemm": lib.CONV_METHOD_GEMM}
+_METHOD_NAMES = {v: k for k, v in METHODS.items()}
+_PARTS = {"forward": lib.CONV_PART_FORWARD, "backward_input": lib.CONV_PART_BACKWARD_INPUT,
+          "backward_weight": lib.CONV_PART_BACKWARD_WEIGHT}
 
 _INT64_MAX = 2**63 - 1
 
@@ -95,6 +110,21 @@ def _shape4(name: str, shape) -> tuple[int, int, int, int]:
         if d > _INT64_MAX:
             raise ConvError(f"{name} {dims} has an extent that does not fit in int64")
     return dims  # type: ignore[return-value]
+
+
+def _threads(value) -> int:
+    t = _int("threads", value)
+    if t < 1:
+        raise ConvError(f"threads must be >= 1, got {t}")
+    if t > 2**31 - 1:
+        raise ConvError(f"threads {t} is too large")
+    return t
+
+
+def _method(value) -> int:
+    if not isinstance(value, str) or value not in METHODS:
+        raise ConvError(f"method must be one of {', '.join(METHODS)}, got {value!r}")
+    return METHODS[value]
 
 
 def _array(name: str, a, ndim: int, axes: str) -> np.ndarray:
@@ -186,36 +216,41 @@ def output_shape(x_shape, w_shape, stride=1, padding=0) -> tuple[int, int, int, 
     return _geometry(x_shape, w_shape, stride, padding)[4]
 
 
-def _forward(fn, x, w, b, stride, padding, out):
+def _forward_args(x, w, b, stride, padding, out):
     x = _array("x", x, 4, "(N, C, H, W)")
     w = _array("w", w, 4, "(C_out, C_in, KH, KW)")
     _, ws, _, _, y_shape, s = _geometry(x.shape, w.shape, stride, padding)
     b = _bias(b, ws[0])
     out = _new_or_check("out", out, y_shape, {"x": x, "w": w, "b": b})
-    _check(fn(s, _in_ptr(x), _in_ptr(w), ffi.NULL if b is None else _in_ptr(b), _out_ptr(out)))
-    return out
+    return s, x, w, b, out
 
 
-def forward(x, w, b=None, *, stride=1, padding=0, out=None) -> np.ndarray:
+def forward(x, w, b=None, *, stride=1, padding=0, out=None, threads=1,
+            method="auto") -> np.ndarray:
     """y = conv2d(x, w) + b, float32 (N, C_out, OH, OW).
 
     stride, padding: an int or an (h, w) pair. out: an optional float32 C-contiguous array of
-    the output shape that receives y (and is returned).
+    the output shape that receives y (and is returned). threads: C threads (int >= 1).
+    method: "auto" (by shape), "direct" or "gemm".
     """
-    return _forward(lib.conv_forward, x, w, b, stride, padding, out)
+    t, m = _threads(threads), _method(method)
+    s, x, w, b, out = _forward_args(x, w, b, stride, padding, out)
+    _check(lib.conv_forward_ex(s, _in_ptr(x), _in_ptr(w), ffi.NULL if b is None else _in_ptr(b),
+                               _out_ptr(out), t, m))
+    return out
 
 
-def forward_naive(x, w, b=None, *, stride=1, padding=0, out=None) -> np.ndarray:
-    """forward() computed by the textbook 7-loop C algorithm (for benchmarks only)."""
-    return _forward(lib.conv_forward_naive, x, w, b, stride, padding, out)
+def forward_naive(x, w, b=None, *, stride=1, padding=0, out=None, threads=1) -> np.ndarray:
+    """forward() computed by the textbook 7-loop C algorithm (for benchmarks only). It runs
+    one thread: threads is validated and otherwise ignored (so callers can pass it alike)."""
+    _threads(threads)
+    s, x, w, b, out = _forward_args(x, w, b, stride, padding, out)
+    _check(lib.conv_forward_naive(s, _in_ptr(x), _in_ptr(w),
+                                  ffi.NULL if b is None else _in_ptr(b), _out_ptr(out)))
+    return out
 
 
-def backward(x, w, dy, *, stride=1, padding=0, dx=None, dw=None, db=None):
-    """(dx, dw, db): the gradients of a loss L given dy = dL/dy, all float32.
-
-    dx has x's shape, dw w's shape, db is (C_out,). dx, dw, db may be given as preallocated
-    float32 C-contiguous arrays (they are overwritten and returned).
-    """
+def _backward_args(x, w, dy, stride, padding, dx, dw, db):
     x = _array("x", x, 4, "(N, C, H, W)")
     w = _array("w", w, 4, "(C_out, C_in, KH, KW)")
     dy = _array("dy", dy, 4, "(N, C_out, OH, OW)")
@@ -231,9 +266,51 @@ def backward(x, w, dy, *, stride=1, padding=0, dx=None, dw=None, db=None):
         for other, arr2 in outs.items():
             if name < other and np.may_share_memory(arr, arr2):
                 raise ConvError(f"{name} must not overlap {other}")
-    _check(lib.conv_backward_input(s, _in_ptr(dy), _in_ptr(w), _out_ptr(dx)))
-    _check(lib.conv_backward_weight(s, _in_ptr(x), _in_ptr(dy), _out_ptr(dw), _out_ptr(db)))
+    return s, x, w, dy, dx, dw, db
+
+
+def backward(x, w, dy, *, stride=1, padding=0, dx=None, dw=None, db=None, threads=1,
+             method="auto"):
+    """(dx, dw, db): the gradients of a loss L given dy = dL/dy, all float32.
+
+    dx has x's shape, dw w's shape, db is (C_out,). dx, dw, db may be given as preallocated
+    float32 C-contiguous arrays (they are overwritten and returned). Both gradients are
+    computed in one pass over the batch. threads, method: as in forward().
+    """
+    t, m = _threads(threads), _method(method)
+    s, x, w, dy, dx, dw, db = _backward_args(x, w, dy, stride, padding, dx, dw, db)
+    _check(lib.conv_backward_ex(s, _in_ptr(x), _in_ptr(dy), _in_ptr(w), _out_ptr(dx),
+                                _out_ptr(dw), _out_ptr(db), t, m))
     return dx, dw, db
+
+
+def backward_naive(x, w, dy, *, stride=1, padding=0, dx=None, dw=None, db=None, threads=1):
+    """backward() computed by textbook loops in C (for benchmarks only; one thread, threads is
+    validated and ignored; dw and db are summed in float over the whole batch, so they lose
+    precision on big batches)."""
+    _threads(threads)
+    s, x, w, dy, dx, dw, db = _backward_args(x, w, dy, stride, padding, dx, dw, db)
+    _check(lib.conv_backward_naive(s, _in_ptr(x), _in_ptr(dy), _in_ptr(w), _out_ptr(dx),
+                                   _out_ptr(dw), _out_ptr(db)))
+    return dx, dw, db
+
+
+def method_for(x_shape, w_shape, stride=1, padding=0) -> dict:
+    """What method="auto" chooses for each part of this geometry (never depends on N):
+    {"forward": "direct"|"gemm", "backward_input": ..., "backward_weight": ...}."""
+    s = _geometry(x_shape, w_shape, stride, padding)[5]
+    out = {}
+    for part, code in _PARTS.items():
+        m = lib.conv_method(s, code)
+        if m < 0:
+            _check(-m)
+        out[part] = _METHOD_NAMES[m]
+    return out
+
+
+def max_threads() -> int:
+    """The most threads the C kernel runs (1 when it was built without OpenMP)."""
+    return int(lib.conv_max_threads())
 
 
 def build_info() -> dict:

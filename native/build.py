@@ -12,15 +12,25 @@ Compiler flags: ``-O3 -std=c11 -ffp-contract=fast`` (FMA contraction, no -ffast-
 NaN/inf semantics are kept) and ``-march=native`` (``-mcpu=native`` on ARM), tuned to the CPU
 that builds it.
 
+Threads: ``-fopenmp`` (compile and link) when the compiler accepts it, which a test compile
+of a tiny OpenMP program decides at build time. Without OpenMP the kernel still builds and
+runs, with one thread whatever ``threads`` asks for (conv_max_threads() is then 1 and
+conv_build_info() says ``openmp=no``).
+
 Environment:
   CONVBENCH_NATIVE_ARCH=0   build for the baseline instruction set instead of the build
                             machine's CPU: for clusters whose login nodes (where pip runs)
                             differ from the compute nodes (where the benchmark runs).
+  CONVBENCH_OPENMP=0        build without OpenMP even if the compiler has it.
 """
 import os
 import platform
 import re
+import shlex
+import subprocess
 import sys
+import sysconfig
+import tempfile
 
 from cffi import FFI
 
@@ -61,7 +71,7 @@ def compile_args():
     if sys.platform == "win32" and "GCC" not in sys.version:  # MSVC
         return ["/O2"]
     args = ["-O3", "-std=c11", "-ffp-contract=fast"]
-    if os.environ.get("CONVBENCH_NATIVE_ARCH", "1").strip().lower() not in ("0", "no", "false", "off", ""):
+    if not _off("CONVBENCH_NATIVE_ARCH"):
         machine = platform.machine().lower()
         if machine in ("arm64", "aarch64") or machine.startswith("arm"):
             args.append("-mcpu=native")
@@ -70,7 +80,33 @@ def compile_args():
     return args
 
 
+def _off(name):
+    return os.environ.get(name, "1").strip().lower() in ("0", "no", "false", "off", "")
+
+
+def openmp_args():
+    """(compile, link) flags for OpenMP, or ([], []) when the compiler has none."""
+    if _off("CONVBENCH_OPENMP"):
+        return [], []
+    if sys.platform == "win32" and "GCC" not in sys.version:  # MSVC
+        return ["/openmp"], []
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    test = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "omp_test.c")
+        with open(src, "w") as f:
+            f.write(test)
+        try:
+            ok = subprocess.run(cc + ["-fopenmp", src, "-o", os.path.join(tmp, "omp_test")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                timeout=120).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+    return (["-fopenmp"], ["-fopenmp"]) if ok else ([], [])
+
+
 _ARGS = compile_args()
+_OMP_COMPILE, _OMP_LINK = openmp_args()
 
 ffibuilder = FFI()
 with open(_HEADER) as f:
@@ -81,8 +117,9 @@ ffibuilder.set_source(
     sources=[_rel(_SOURCE)],
     include_dirs=[_rel(_HERE)],
     # The flags are also compiled into the library, for conv_build_info().
-    define_macros=[("CONVBENCH_BUILD_FLAGS", '"%s"' % " ".join(_ARGS))],
-    extra_compile_args=_ARGS,
+    define_macros=[("CONVBENCH_BUILD_FLAGS", '"%s"' % " ".join(_ARGS + _OMP_COMPILE))],
+    extra_compile_args=_ARGS + _OMP_COMPILE,
+    extra_link_args=_OMP_LINK,
 )
 
 if __name__ == "__main__":

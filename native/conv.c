@@ -2,25 +2,39 @@
  * convbench C kernel: implements conv.h (read that first for the contract).
  *
  * Layout: NCHW float32, C-contiguous; weights c_out x c_in x kh x kw. Cross-correlation with
- * zero padding, as torch.nn.functional.conv2d. Single-threaded, portable C11: the speed comes
- * from the compiler's auto-vectoriser, so the hot loops are written for it:
+ * zero padding, as torch.nn.functional.conv2d. C11 with GNU C vector extensions where the
+ * compiler has them (a portable C fallback elsewhere), OpenMP threads where the compiler has
+ * OpenMP (one thread otherwise). Two methods, chosen per part by shape (choose_method):
  *
- *   - One core routine, fwd_core(), computes an UNPADDED strided correlation. Its micro-kernel
- *     (fwd_chunk) keeps a block of OCB output channels x VW consecutive output columns in
- *     local arrays of compile-time size (registers after unrolling) and runs the whole
- *     c_in x kh x kw reduction over them, so every output element is stored exactly once.
- *     A row whose width is not a multiple of VW ends with a chunk that overlaps the previous
+ * DIRECT (few channels):
+ *   - One core routine, fwd_core_rows(), computes an UNPADDED strided correlation. Its
+ *     micro-kernel (fwd_chunk) keeps a block of ocb <= OCB output channels x R output rows x
+ *     a chunk of consecutive output columns (at most 12 vectors; block_rows and the dispatch
+ *     table choose them per ocb) in registers and runs the whole c_in x kh x kw reduction over
+ *     them, so every output element is stored exactly once; each x vector is loaded once and
+ *     used for all ocb channels. A row whose width is not a multiple of the chunk ends with a
+ *     chunk that overlaps the previous
  *     one (the overlapping outputs are recomputed to the identical values), so there is no
  *     scalar tail and no branch in the inner loops.
  *   - Padding is handled outside the hot loops: the padded image is copied into a scratch
- *     buffer (one image at a time), then fwd_core() runs on it.
- *   - backward_input is fwd_core() applied to dy, zero-padded by (k - 1 - pad) and, for
+ *     buffer (one image at a time), then fwd_core_rows() runs on it.
+ *   - backward_input is fwd_core_rows() applied to dy, zero-padded by (k - 1 - pad) and, for
  *     stride > 1, dilated by the stride, with the kernel flipped and its channel axes swapped.
  *   - backward_weight is a set of dot products over output rows (bww_rows), a block of TB
  *     kernel columns at a time, in VW independent lanes (so the compiler can vectorise a
- *     float sum without reassociation flags). The last chunk of a row overlaps the previous
+ *     float sum without reassociation flags); 3x3 stride-1 kernels use bww33, which loads
+ *     each x row once for all nine taps. The last chunk of a row overlaps the previous
  *     one with the already-counted lanes masked by a select (not a multiply: 0 * inf is NaN).
- *     Lanes are summed per image in float and accumulated across images in double.
+ *     Lanes are summed per image (part) in float and accumulated across images in double.
+ *
+ * GEMM (many channels): im2col of a block of pixels into an L2-sized buffer, then a 6 x 16
+ *   register-blocked micro-kernel (see the GEMM section). Padding and stride are handled in the
+ *   im2col; backward-input gathers dy directly (no flipped copy of dy), backward-weight
+ *   multiplies the im2col of x by dy transposed.
+ *
+ * Threads split the batch (and, with fewer images than threads, the rows or pixel blocks of an
+ * image); backward computes both gradients of an image in one pass (x, dy read once), each
+ * thread summing its images' dw, db in double, the threads' sums added in thread order.
  *
  * All extents and index arithmetic are int64_t; every entry point validates its arguments
  * (including that every element count and byte size, scratch buffers too, fits in int64)
@@ -32,11 +46,22 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CONV_INLINE static inline __attribute__((always_inline))
 #else
 #define CONV_INLINE static inline
+#endif
+/* Full unrolling of the small register-block loops (so their arrays become registers). */
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define UNROLL _Pragma("GCC unroll 16")
+#else
+#define UNROLL
 #endif
 
 /* Vectors. With gcc or clang the micro-kernels use GNU C vector extensions (generic vectors
@@ -53,6 +78,17 @@ typedef int32_t vi __attribute__((vector_size(32)));
 #define VLD(p) __extension__({ vf v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define VST(p, v) do { const vf w_ = (v); memcpy((p), &w_, sizeof w_); } while (0)
 #define CONV_VEC_TEXT "gnu-vector-extensions"
+/* Keep v in a register: gcc otherwise folds a vector load into every FMA that uses it, which
+ * loads the same x vector once per output channel (load-port bound). */
+#if defined(__x86_64__) && defined(__AVX__)
+#define INREG(v) __asm__("" : "+x"(v))
+#elif defined(__aarch64__)
+#define INREG(v) __asm__("" : "+w"(v))
+#else
+#define INREG(v) ((void)0)
+#endif
+/* a vector of 8 copies of a (one vbroadcastss; `zero + a` would add 0.0f first: -0 -> +0) */
+#define VBC(a) __extension__({ const float a_ = (a); (vf){a_, a_, a_, a_, a_, a_, a_, a_}; })
 #else
 #define CONV_VEC 0
 #define CONV_VEC_TEXT "portable-c"
@@ -67,7 +103,33 @@ typedef int32_t vi __attribute__((vector_size(32)));
 #endif
 #define VW (NV * L) /* output columns per chunk */
 #define VH L        /* the narrower chunk, for rows narrower than VW */
-#define OCB 4 /* output channels per forward block */
+#define OCB 4  /* output channels per direct forward block */
+#define RMAX 4 /* output rows per direct forward block */
+#ifndef ROWS1
+#define ROWS1 4
+#endif
+#ifndef ROWS2
+#define ROWS2 2
+#endif
+#ifndef ROWS3
+#define ROWS3 3
+#endif
+#ifndef NVC1
+#define NVC1 2
+#endif
+#ifndef NVC2
+#define NVC2 2
+#endif
+#ifndef NVC3
+#define NVC3 1
+#endif
+#define MR 6   /* GEMM micro-kernel: rows (output channels) */
+#define NR VW  /* GEMM micro-kernel: columns (pixels) */
+#define PBMAX 1024 /* GEMM: the most pixels per im2col block */
+#define KB 256     /* GEMM: the reduction block */
+#define GEMM_MIN_M 8   /* auto: GEMM needs at least this many output rows */
+#define GEMM_MIN_KD 32 /* and a reduction at least this long (c_in * kh * kw) */
+#define MIN_THREAD_FLOPS 4.0e6 /* the least work worth another thread */
 #define TB 4  /* kernel columns per backward-weight block */
 
 /* ------------------------------------------------------------------------------------------
@@ -85,6 +147,8 @@ const char *conv_strerror(int code)
     case CONV_EKERNEL: return "the kernel is larger than the padded input";
     case CONV_EOVERFLOW: return "an element count or byte size overflows int64";
     case CONV_ENOMEM: return "a scratch allocation failed";
+    case CONV_ETHREADS: return "threads must be >= 1";
+    case CONV_EMETHOD: return "unknown method (or part)";
     default: return "unknown error";
     }
 }
@@ -159,13 +223,23 @@ const char *conv_strerror(int code)
 #define CONV_ISA_SVE ""
 #endif
 
+#ifdef _OPENMP
+#define CONV_STR2(x) #x
+#define CONV_STR(x) CONV_STR2(x)
+#define CONV_OMP_TEXT CONV_STR(_OPENMP)
+#else
+#define CONV_OMP_TEXT "no"
+#endif
+
 static const char conv_build_info_text[] =
     "compiler=" CONV_COMPILER "\n"
     "flags=" CONVBENCH_BUILD_FLAGS "\n"
     "isa=" CONV_ARCH CONV_ISA_AVX512F CONV_ISA_AVX2 CONV_ISA_AVX CONV_ISA_FMA CONV_ISA_SSE42
     CONV_ISA_SSE2 CONV_ISA_NEON CONV_ISA_SVE "\n"
     "vector_width=" CONV_VW_TEXT "\n"
-    "vector_code=" CONV_VEC_TEXT;
+    "vector_code=" CONV_VEC_TEXT "\n"
+    "openmp=" CONV_OMP_TEXT "\n"
+    "methods=direct gemm";
 
 const char *conv_build_info(void) { return conv_build_info_text; }
 
@@ -216,6 +290,15 @@ static int check_shape(const conv_shape *s, int64_t *oh, int64_t *ow)
         !count_ok(1, s->c_out, s->h + s->kh - 1, s->w + s->kw - 1, fsz) ||
         !count_ok(s->c_out * s->c_in, s->kh, s->kw, VW, (int64_t)sizeof(double)))
         return CONV_EOVERFLOW;
+    /* GEMM: packed weights, im2col blocks (PBMAX + NR columns), dy^T and dW^T blocks */
+    if (!count_ok(s->c_out + MR, s->c_in, s->kh, s->kw, fsz) ||
+        !count_ok(s->c_in + MR, s->c_out, s->kh, s->kw, fsz) ||
+        !count_ok(s->c_in * s->kh * s->kw + s->c_out * s->kh * s->kw + MR, PBMAX + NR, 1, 1, fsz) ||
+        !count_ok(s->c_in * s->kh * s->kw + MR, s->c_out + NR, 1, 1, fsz) ||
+        !count_ok(PBMAX + NR, s->c_out + NR, 1, 1, fsz) ||
+        !count_ok(s->c_in * s->kh * s->kw + s->c_out * s->kh * s->kw + s->c_in + s->c_out + 2 * MR,
+                  PBMAX + NR, 1, 1, fsz))
+        return CONV_EOVERFLOW;
     if (oh) *oh = o_h;
     if (ow) *ow = o_w;
     return CONV_OK;
@@ -231,169 +314,7 @@ static float *alloc_floats(int64_t count)
     return (float *)malloc((size_t)(count > 0 ? count : 1) * sizeof(float));
 }
 
-/* ------------------------------------------------------------------------------------------
- * Forward core: unpadded, strided correlation
- * ------------------------------------------------------------------------------------------ */
 
-/* One chunk: y[o][ow0 + v] for o < ocb, v < vw (VW or VH), the whole c_in x kh x kw
- * reduction in registers. xr0 points at x[ic=0][oh*sh][ow0*sw]; w at wt[oc0][0][0][0]. */
-CONV_INLINE void fwd_chunk(const int ocb, const int vw, const int64_t sw,
-                           const float *restrict xr0, const int64_t xplane, const int64_t W,
-                           const float *restrict w, const int64_t wstr, const int64_t cin,
-                           const int64_t KH, const int64_t KW, const float *restrict b,
-                           float *restrict y0, const int64_t yplane)
-{
-#if CONV_VEC
-    const int nv = vw / L;
-    const vf zero = {0};
-    vf acc[OCB][NV];
-    for (int o = 0; o < ocb; o++)
-        for (int j = 0; j < nv; j++) acc[o][j] = zero;
-    for (int64_t ic = 0; ic < cin; ic++) {
-        for (int64_t kh = 0; kh < KH; kh++) {
-            const float *restrict xr = xr0 + ic * xplane + kh * W;
-            const float *restrict wr = w + (ic * KH + kh) * KW;
-            for (int64_t kw = 0; kw < KW; kw++) {
-                vf xv[NV];
-                for (int j = 0; j < nv; j++) {
-                    if (sw == 1) {
-                        xv[j] = VLD(xr + kw + j * L);
-                    } else {
-                        float t[L];
-                        for (int v = 0; v < L; v++) t[v] = xr[kw + (j * L + v) * sw];
-                        xv[j] = VLD(t);
-                    }
-                }
-                for (int o = 0; o < ocb; o++) {
-                    const vf wv = zero + wr[o * wstr + kw];
-                    for (int j = 0; j < nv; j++) acc[o][j] += wv * xv[j];
-                }
-            }
-        }
-    }
-    for (int o = 0; o < ocb; o++) {
-        const vf bo = zero + (b ? b[o] : 0.0f);
-        for (int j = 0; j < nv; j++) VST(y0 + o * yplane + j * L, acc[o][j] + bo);
-    }
-#else
-    float acc[OCB][VW];
-    for (int o = 0; o < ocb; o++)
-        for (int v = 0; v < vw; v++) acc[o][v] = 0.0f;
-    for (int64_t ic = 0; ic < cin; ic++) {
-        for (int64_t kh = 0; kh < KH; kh++) {
-            const float *restrict xr = xr0 + ic * xplane + kh * W;
-            const float *restrict wr = w + (ic * KH + kh) * KW;
-            for (int64_t kw = 0; kw < KW; kw++) {
-                float xv[VW];
-                for (int v = 0; v < vw; v++) xv[v] = xr[kw + v * sw];
-                for (int o = 0; o < ocb; o++) {
-                    const float wv = wr[o * wstr + kw];
-                    for (int v = 0; v < vw; v++) acc[o][v] += wv * xv[v];
-                }
-            }
-        }
-    }
-    for (int o = 0; o < ocb; o++) {
-        const float bo = b ? b[o] : 0.0f;
-        float *restrict yo = y0 + o * yplane;
-        for (int v = 0; v < vw; v++) yo[v] = acc[o][v] + bo;
-    }
-#endif
-}
-
-/* One output pixel for ocb channels, scalar: rows narrower than VH. */
-CONV_INLINE void fwd_pixel(const int ocb, const int64_t sw, const float *restrict xr0,
-                           const int64_t xplane, const int64_t W, const float *restrict w,
-                           const int64_t wstr, const int64_t cin, const int64_t KH,
-                           const int64_t KW, const float *restrict b, float *restrict y0,
-                           const int64_t yplane)
-{
-    (void)sw;
-    for (int o = 0; o < ocb; o++) {
-        float acc = 0.0f;
-        const float *restrict wo = w + o * wstr;
-        for (int64_t ic = 0; ic < cin; ic++)
-            for (int64_t kh = 0; kh < KH; kh++) {
-                const float *restrict xr = xr0 + ic * xplane + kh * W;
-                const float *restrict wr = wo + (ic * KH + kh) * KW;
-                for (int64_t kw = 0; kw < KW; kw++) acc += wr[kw] * xr[kw];
-            }
-        y0[o * yplane] = acc + (b ? b[o] : 0.0f);
-    }
-}
-
-/* One output row for a block of ocb output channels. */
-CONV_INLINE void fwd_row(const int ocb, const int64_t sw, const float *restrict xrow,
-                         const int64_t xplane, const int64_t W, const float *restrict w,
-                         const int64_t wstr, const int64_t cin, const int64_t KH,
-                         const int64_t KW, const float *restrict b, float *restrict yrow,
-                         const int64_t yplane, const int64_t OW)
-{
-    if (OW >= VW) {
-        for (int64_t ow = 0; ow < OW; ow += VW) {
-            const int64_t o0 = ow + VW <= OW ? ow : OW - VW; /* last chunk overlaps */
-            fwd_chunk(ocb, VW, sw, xrow + o0 * sw, xplane, W, w, wstr, cin, KH, KW, b, yrow + o0,
-                      yplane);
-        }
-    } else if (OW >= VH) {
-        for (int64_t ow = 0; ow < OW; ow += VH) {
-            const int64_t o0 = ow + VH <= OW ? ow : OW - VH;
-            fwd_chunk(ocb, VH, sw, xrow + o0 * sw, xplane, W, w, wstr, cin, KH, KW, b, yrow + o0,
-                      yplane);
-        }
-    } else {
-        for (int64_t ow = 0; ow < OW; ow++)
-            fwd_pixel(ocb, sw, xrow + ow * sw, xplane, W, w, wstr, cin, KH, KW, b, yrow + ow,
-                      yplane);
-    }
-}
-
-/* Specialise on the block size and on unit stride so that both are constants inside. */
-static void fwd_row_dispatch(int ocb, int64_t sw, const float *restrict xrow, int64_t xplane,
-                             int64_t W, const float *restrict w, int64_t wstr, int64_t cin,
-                             int64_t KH, int64_t KW, const float *restrict b,
-                             float *restrict yrow, int64_t yplane, int64_t OW)
-{
-#define CONV_FWD_CASE(N)                                                                       \
-    case N:                                                                                    \
-        if (sw == 1 && KW == 3) /* the common 3-wide kernel, fully unrolled */                 \
-            fwd_row(N, 1, xrow, xplane, W, w, wstr, cin, KH, 3, b, yrow, yplane, OW);          \
-        else if (sw == 1)                                                                      \
-            fwd_row(N, 1, xrow, xplane, W, w, wstr, cin, KH, KW, b, yrow, yplane, OW);         \
-        else                                                                                   \
-            fwd_row(N, sw, xrow, xplane, W, w, wstr, cin, KH, KW, b, yrow, yplane, OW);        \
-        break;
-    switch (ocb) {
-        CONV_FWD_CASE(1)
-        CONV_FWD_CASE(2)
-        CONV_FWD_CASE(3)
-        CONV_FWD_CASE(4)
-    default: break;
-    }
-#undef CONV_FWD_CASE
-}
-
-/* y (n x cout x OH x OW) = x (n x cin x H x W) correlated with w, no padding, (+ b). Every
- * tap of every output lies inside x: OH = (H - KH) / sh + 1 and likewise OW. */
-static void fwd_core(int64_t n, int64_t cin, int64_t H, int64_t W, int64_t cout, int64_t KH,
-                     int64_t KW, int64_t sh, int64_t sw, int64_t OH, int64_t OW,
-                     const float *restrict x, const float *restrict w, const float *restrict b,
-                     float *restrict y)
-{
-    const int64_t xplane = H * W, yplane = OH * OW, wstr = cin * KH * KW;
-    for (int64_t i = 0; i < n; i++) {
-        const float *restrict xi = x + i * cin * xplane;
-        float *restrict yi = y + i * cout * yplane;
-        for (int64_t oh = 0; oh < OH; oh++) {
-            const float *restrict xrow = xi + oh * sh * W;
-            for (int64_t oc = 0; oc < cout; oc += OCB) {
-                const int ocb = (int)(cout - oc < OCB ? cout - oc : OCB);
-                fwd_row_dispatch(ocb, sw, xrow, xplane, W, w + oc * wstr, wstr, cin, KH, KW,
-                                 b ? b + oc : NULL, yi + oc * yplane + oh * OW, yplane, OW);
-            }
-        }
-    }
-}
 
 /* d[0:n] = s[0:n]; short rows inline (a libc call per short row costs more than the copy). */
 static inline void copy_row(float *restrict d, const float *restrict s, int64_t n)
@@ -444,33 +365,1092 @@ static float *zeroed_floats(int64_t count)
     return (float *)calloc((size_t)(count > 0 ? count : 1), sizeof(float));
 }
 
+
+/* ------------------------------------------------------------------------------------------
+ * Method DIRECT, forward core: unpadded, strided correlation, register-blocked
+ * ------------------------------------------------------------------------------------------ */
+
+/* One chunk: y[o][r][ow0 + v] for o < ocb, r < R rows, v < vw (VW or VH), the whole
+ * c_in x kh x kw reduction in registers (ocb * R * vw / L <= 12 vector accumulators).
+ * xr0 points at x[ic=0][oh*sh][ow0*sw], xrs is the x offset between two output rows (sh*W);
+ * w at wt[oc0][0][0][0]; y0 at y[oc0][oh][ow0], yrs the y row stride (OW). */
+CONV_INLINE void fwd_chunk(const int ocb, const int R, const int vw, const int64_t sw,
+                           const float *restrict xr0, const int64_t xrs, const int64_t xplane,
+                           const int64_t W, const float *restrict w, const int64_t wstr,
+                           const int64_t cin, const int64_t KH, const int64_t KW,
+                           const float *restrict b, float *restrict y0, const int64_t yrs,
+                           const int64_t yplane)
+{
+#if CONV_VEC
+    const int nv = vw / L;
+    const vf zero = {0};
+    vf acc[OCB][RMAX][NV];
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int r = 0; r < R; r++)
+            UNROLL
+            for (int j = 0; j < nv; j++) acc[o][r][j] = zero;
+    for (int64_t ic = 0; ic < cin; ic++) {
+        for (int64_t kh = 0; kh < KH; kh++) {
+            const float *restrict xr = xr0 + ic * xplane + kh * W;
+            const float *restrict wr = w + (ic * KH + kh) * KW;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                vf wv[OCB];
+                UNROLL
+                for (int o = 0; o < ocb; o++) wv[o] = VBC(wr[o * wstr + kw]);
+                UNROLL
+                for (int r = 0; r < R; r++) {
+                    vf xv[NV];
+                    UNROLL
+                    for (int j = 0; j < nv; j++) {
+                        if (sw == 1) {
+                            xv[j] = VLD(xr + r * xrs + kw + j * L);
+                        } else {
+                            float t[L];
+                            UNROLL
+                            for (int v = 0; v < L; v++) t[v] = xr[r * xrs + kw + (j * L + v) * sw];
+                            xv[j] = VLD(t);
+                        }
+                        if (ocb > 1) INREG(xv[j]);
+                    }
+                    UNROLL
+                    for (int o = 0; o < ocb; o++)
+                        UNROLL
+                        for (int j = 0; j < nv; j++) acc[o][r][j] += wv[o] * xv[j];
+                }
+            }
+        }
+    }
+    UNROLL
+    for (int o = 0; o < ocb; o++) {
+        const vf bo = VBC((b ? b[o] : 0.0f));
+        UNROLL
+        for (int r = 0; r < R; r++)
+            UNROLL
+            for (int j = 0; j < nv; j++) VST(y0 + o * yplane + r * yrs + j * L, acc[o][r][j] + bo);
+    }
+#else
+    float acc[OCB][RMAX][VW];
+    UNROLL
+    for (int o = 0; o < ocb; o++)
+        UNROLL
+        for (int r = 0; r < R; r++)
+            for (int v = 0; v < vw; v++) acc[o][r][v] = 0.0f;
+    for (int64_t ic = 0; ic < cin; ic++) {
+        for (int64_t kh = 0; kh < KH; kh++) {
+            const float *restrict xr = xr0 + ic * xplane + kh * W;
+            const float *restrict wr = w + (ic * KH + kh) * KW;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                UNROLL
+                for (int r = 0; r < R; r++) {
+                    float xv[VW];
+                    for (int v = 0; v < vw; v++) xv[v] = xr[r * xrs + kw + v * sw];
+                    UNROLL
+                    for (int o = 0; o < ocb; o++) {
+                        const float wv = wr[o * wstr + kw];
+                        for (int v = 0; v < vw; v++) acc[o][r][v] += wv * xv[v];
+                    }
+                }
+            }
+        }
+    }
+    UNROLL
+    for (int o = 0; o < ocb; o++) {
+        const float bo = b ? b[o] : 0.0f;
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            float *restrict yo = y0 + o * yplane + r * yrs;
+            for (int v = 0; v < vw; v++) yo[v] = acc[o][r][v] + bo;
+        }
+    }
+#endif
+}
+
+/* One output pixel for ocb channels, scalar: rows narrower than VH. */
+CONV_INLINE void fwd_pixel(const int ocb, const float *restrict xr0, const int64_t xplane,
+                           const int64_t W, const float *restrict w, const int64_t wstr,
+                           const int64_t cin, const int64_t KH, const int64_t KW,
+                           const float *restrict b, float *restrict y0, const int64_t yplane)
+{
+    UNROLL
+    for (int o = 0; o < ocb; o++) {
+        float acc = 0.0f;
+        const float *restrict wo = w + o * wstr;
+        for (int64_t ic = 0; ic < cin; ic++)
+            for (int64_t kh = 0; kh < KH; kh++) {
+                const float *restrict xr = xr0 + ic * xplane + kh * W;
+                const float *restrict wr = wo + (ic * KH + kh) * KW;
+                for (int64_t kw = 0; kw < KW; kw++) acc += wr[kw] * xr[kw];
+            }
+        y0[o * yplane] = acc + (b ? b[o] : 0.0f);
+    }
+}
+
+/* R output rows for a block of ocb output channels. A row whose width is not a multiple of
+ * the chunk ends with a chunk that overlaps the previous one (recomputing identical values). */
+CONV_INLINE void fwd_rows(const int ocb, const int R, const int nvc, const int64_t sw,
+                          const float *restrict xrow, const int64_t xrs, const int64_t xplane,
+                          const int64_t W, const float *restrict w, const int64_t wstr,
+                          const int64_t cin, const int64_t KH, const int64_t KW,
+                          const float *restrict b, float *restrict yrow, const int64_t yplane,
+                          const int64_t OW)
+{
+    const int64_t cw = nvc * L; /* columns per chunk */
+    if (OW >= cw) {
+        for (int64_t ow = 0; ow < OW; ow += cw) {
+            const int64_t o0 = ow + cw <= OW ? ow : OW - cw;
+            fwd_chunk(ocb, R, nvc * L, sw, xrow + o0 * sw, xrs, xplane, W, w, wstr, cin, KH, KW,
+                      b, yrow + o0, OW, yplane);
+        }
+    } else if (OW >= VH) {
+        for (int64_t ow = 0; ow < OW; ow += VH) {
+            const int64_t o0 = ow + VH <= OW ? ow : OW - VH;
+            fwd_chunk(ocb, R, VH, sw, xrow + o0 * sw, xrs, xplane, W, w, wstr, cin, KH, KW, b,
+                      yrow + o0, OW, yplane);
+        }
+    } else {
+        for (int r = 0; r < R; r++)
+            for (int64_t ow = 0; ow < OW; ow++)
+                fwd_pixel(ocb, xrow + r * xrs + ow * sw, xplane, W, w, wstr, cin, KH, KW, b,
+                          yrow + r * OW + ow, yplane);
+    }
+}
+
+/* The register block for a block of ocb output channels: R rows x NVC vectors of columns,
+ * at most 12 accumulators plus the ocb weight broadcasts and one x vector in 16 registers
+ * (so each x vector is loaded once and used ocb times). */
+static const int block_rows[OCB + 1] = {1, ROWS1, ROWS2, ROWS3, 1};
+
+/* Specialise on the block size, the row count and unit stride so all are constants inside. */
+static void fwd_rows_dispatch(int ocb, int R, int64_t sw, const float *restrict xrow,
+                              int64_t xrs, int64_t xplane, int64_t W, const float *restrict w,
+                              int64_t wstr, int64_t cin, int64_t KH, int64_t KW,
+                              const float *restrict b, float *restrict yrow, int64_t yplane,
+                              int64_t OW)
+{
+#define CONV_FWD_CASE(N, RR, NVC)                                                              \
+    if (ocb == N && R == RR) {                                                                 \
+        if (sw == 1 && KW == 3) /* the common 3-wide kernel, fully unrolled */                 \
+            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, cin, KH, 3, b, yrow, yplane, OW); \
+        else if (sw == 1)                                                                      \
+            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, cin, KH, KW, b, yrow, yplane, OW); \
+        else                                                                                   \
+            fwd_rows(N, RR, NVC, sw, xrow, xrs, xplane, W, w, wstr, cin, KH, KW, b, yrow, yplane, OW); \
+        return;                                                                                \
+    }
+#if NV > 1
+    CONV_FWD_CASE(1, ROWS1, NVC1)
+    CONV_FWD_CASE(2, ROWS2, NVC2)
+    CONV_FWD_CASE(3, ROWS3, NVC3)
+    CONV_FWD_CASE(4, 1, 2)
+    CONV_FWD_CASE(1, 1, NVC1)
+    CONV_FWD_CASE(2, 1, NVC2)
+    CONV_FWD_CASE(3, 1, NVC3)
+#else
+    CONV_FWD_CASE(1, ROWS1, 1)
+    CONV_FWD_CASE(2, ROWS2, 1)
+    CONV_FWD_CASE(3, ROWS3, 1)
+    CONV_FWD_CASE(4, 1, 1)
+    CONV_FWD_CASE(1, 1, 1)
+    CONV_FWD_CASE(2, 1, 1)
+    CONV_FWD_CASE(3, 1, 1)
+#endif
+#undef CONV_FWD_CASE
+}
+
+/* Output rows [oh0, oh1) of one image: y (cout x OH x OW) = x (cin x H x W) correlated with
+ * w, no padding, (+ b). Every tap of every output lies inside x. */
+static void fwd_core_rows(int64_t cin, int64_t H, int64_t W, int64_t cout, int64_t KH,
+                          int64_t KW, int64_t sh, int64_t sw, int64_t OH, int64_t OW,
+                          int64_t oh0, int64_t oh1, const float *restrict x,
+                          const float *restrict w, const float *restrict b, float *restrict y)
+{
+    const int64_t xplane = H * W, yplane = OH * OW, wstr = cin * KH * KW;
+    const int64_t xrs = OH > 1 ? sh * W : 0; /* (sh * W may overflow when there is one row) */
+    for (int64_t oc = 0; oc < cout; oc += OCB) {
+        const int ocb = (int)(cout - oc < OCB ? cout - oc : OCB);
+        const int R = block_rows[ocb];
+        const float *restrict wo = w + oc * wstr;
+        const float *restrict bo = b ? b + oc : NULL;
+        float *restrict yo = y + oc * yplane;
+        int64_t oh = oh0;
+        for (; oh + R <= oh1 && R > 1; oh += R)
+            fwd_rows_dispatch(ocb, R, sw, x + oh * xrs, xrs, xplane, W, wo, wstr, cin, KH, KW,
+                              bo, yo + oh * OW, yplane, OW);
+        for (; oh < oh1; oh++) /* the last rows of the range, one at a time */
+            fwd_rows_dispatch(ocb, 1, sw, x + oh * xrs, xrs, xplane, W, wo, wstr, cin, KH, KW,
+                              bo, yo + oh * OW, yplane, OW);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Method GEMM: im2col of a block of pixels, then a MR x NR register-blocked micro-kernel
+ * ------------------------------------------------------------------------------------------
+ * Forward and backward-input are Y (M x P) = A (M x Kd) . cols (Kd x P): for forward M is
+ * c_out, Kd = c_in*kh*kw (A is the weight as it lies) and cols is the im2col of the input
+ * image; for backward-input M is c_in, Kd = c_out*kh*kw, A[ic][(oc,kh,kw)] = wt[oc][ic][kh][kw]
+ * and cols[(oc,kh,kw)][(ih,iw)] is the dy element that meets x[ih][iw] through tap (kh,kw),
+ * or 0 (so stride and padding are handled by the im2col, never in the micro-kernel).
+ * A is packed once per call into panels of MR rows (zero rows past M): panel[k][o]. cols is
+ * built for PB pixels at a time (a block that stays in L2) with NR-padded rows; every output
+ * is the sum over k = 0..Kd-1 in order, then + bias, wherever its block lies.
+ * Backward-weight is dW^T (Kd x c_out) = cols (Kd x P) . dy^T (P x c_out): the same im2col of
+ * x, dy transposed per block, and a micro-kernel over MR rows of Kd x NR output channels. */
+
+/* Pixels per im2col block: the block (Kd x PB floats) about 192 KiB, a multiple of NR. */
+static int64_t gemm_block(int64_t Kd)
+{
+    int64_t pb = (int64_t)49152 / (Kd > 0 ? Kd : 1);
+    pb -= pb % NR;
+    if (pb < NR) pb = NR;
+    if (pb > PBMAX) pb = PBMAX;
+    return pb;
+}
+
+/* panels of A (M x Kd, row stride lda; element (m, k) at a[m*lda + k], or for the transposed
+ * backward-input weight at a[...] via the index function below) */
+static void pack_a_fwd(int64_t M, int64_t Kd, const float *restrict a, float *restrict ap)
+{
+    const int64_t panels = (M + MR - 1) / MR;
+    for (int64_t p = 0; p < panels; p++)
+        for (int64_t k = 0; k < Kd; k++)
+            UNROLL
+            for (int o = 0; o < MR; o++) {
+                const int64_t m = p * MR + o;
+                ap[(p * Kd + k) * MR + o] = m < M ? a[m * Kd + k] : 0.0f;
+            }
+}
+
+/* A[ic][(oc, t)] = wt[oc][ic][t] for backward-input (t = kh*KW + kw) */
+static void pack_a_bwd(int64_t C, int64_t K, int64_t T, const float *restrict wt,
+                       float *restrict ap)
+{
+    const int64_t panels = (C + MR - 1) / MR, Kd = K * T;
+    for (int64_t p = 0; p < panels; p++)
+        for (int64_t oc = 0; oc < K; oc++)
+            for (int64_t t = 0; t < T; t++)
+                UNROLL
+                for (int o = 0; o < MR; o++) {
+                    const int64_t ic = p * MR + o;
+                    ap[(p * Kd + oc * T + t) * MR + o] = ic < C ? wt[(oc * C + ic) * T + t] : 0.0f;
+                }
+}
+
+/* cols[k][0:np] for pixels p0.. of an OH x OW output: x (C x H x W, one image) through tap
+ * k = (ic, kh, kw), with zero padding and stride; columns np..round_up(np, NR) are zeroed. */
+static void im2col_fwd(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
+                       int64_t sw, int64_t ph, int64_t pw, int64_t OW, const float *restrict x,
+                       int64_t p0, int64_t np, float *restrict cols, int64_t ldc)
+{
+    const int64_t npad = (np + NR - 1) / NR * NR;
+    for (int64_t ic = 0; ic < C; ic++)
+        for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++) {
+                float *restrict dst = cols + ((ic * KH + kh) * KW + kw) * ldc;
+                int64_t p = p0, q = 0;
+                while (q < np) {
+                    const int64_t oh = p / OW, ow = p % OW;
+                    const int64_t run = OW - ow < np - q ? OW - ow : np - q;
+                    const int64_t ih = oh * sh - ph + kh;
+                    float *restrict d = dst + q;
+                    if (ih < 0 || ih >= H) {
+                        for (int64_t j = 0; j < run; j++) d[j] = 0.0f;
+                    } else {
+                        const float *restrict row = x + (ic * H + ih) * W;
+                        if (sw == 1) {
+                            /* iw = ow + j - pw + kw must lie in [0, W) */
+                            int64_t ja = pw - kw - ow, jb = W + pw - kw - ow;
+                            if (ja < 0) ja = 0;
+                            if (jb > run) jb = run;
+                            if (jb < 0) jb = 0;
+                            if (ja > jb) ja = jb;
+                            for (int64_t j = 0; j < ja; j++) d[j] = 0.0f;
+                            if (jb > ja) copy_row(d + ja, row + ow + ja - pw + kw, jb - ja);
+                            for (int64_t j = jb > ja ? jb : ja; j < run; j++) d[j] = 0.0f;
+                        } else {
+                            for (int64_t j = 0; j < run; j++) {
+                                const int64_t iw = (ow + j) * sw - pw + kw;
+                                d[j] = iw >= 0 && iw < W ? row[iw] : 0.0f;
+                            }
+                        }
+                    }
+                    p += run;
+                    q += run;
+                }
+                for (; q < npad; q++) dst[q] = 0.0f;
+            }
+}
+
+/* cols[(oc, kh, kw)][0:np] for pixels p0.. of the H x W input gradient: the dy element
+ * (K x OH x OW, one image) that x[ih][iw] meets through tap (kh, kw), or 0. */
+static void im2col_bwd(int64_t K, int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t sh,
+                       int64_t sw, int64_t ph, int64_t pw, int64_t W, const float *restrict dy,
+                       int64_t p0, int64_t np, float *restrict cols, int64_t ldc)
+{
+    const int64_t npad = (np + NR - 1) / NR * NR;
+    for (int64_t oc = 0; oc < K; oc++)
+        for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++) {
+                float *restrict dst = cols + ((oc * KH + kh) * KW + kw) * ldc;
+                int64_t p = p0, q = 0;
+                while (q < np) {
+                    const int64_t ih = p / W, iw = p % W;
+                    const int64_t run = W - iw < np - q ? W - iw : np - q;
+                    const int64_t t = ih + ph - kh; /* = oh * sh */
+                    float *restrict d = dst + q;
+                    if (t < 0 || t % sh != 0 || t / sh >= OH) {
+                        for (int64_t j = 0; j < run; j++) d[j] = 0.0f;
+                    } else {
+                        const float *restrict row = dy + (oc * OH + t / sh) * OW;
+                        if (sw == 1) {
+                            /* ow = iw + j + pw - kw must lie in [0, OW) */
+                            int64_t ja = kw - pw - iw, jb = OW + kw - pw - iw;
+                            if (ja < 0) ja = 0;
+                            if (jb > run) jb = run;
+                            if (jb < 0) jb = 0;
+                            if (ja > jb) ja = jb;
+                            for (int64_t j = 0; j < ja; j++) d[j] = 0.0f;
+                            if (jb > ja) copy_row(d + ja, row + iw + ja + pw - kw, jb - ja);
+                            for (int64_t j = jb > ja ? jb : ja; j < run; j++) d[j] = 0.0f;
+                        } else {
+                            for (int64_t j = 0; j < run; j++) {
+                                const int64_t u = iw + j + pw - kw;
+                                d[j] = u >= 0 && u % sw == 0 && u / sw < OW ? row[u / sw] : 0.0f;
+                            }
+                        }
+                    }
+                    p += run;
+                    q += run;
+                }
+                for (; q < npad; q++) dst[q] = 0.0f;
+            }
+}
+
+/* acc (MR x NR, row stride lda) = (first ? 0 : acc) + sum_{k < kn} ap[k][o] * bp[k][0:NR]:
+ * one k-block of a tile; bp's rows have stride ldc. The running sums go through acc as float,
+ * which changes nothing: every output is still the FMA chain over k = 0..Kd-1 in order. */
+static void gemm_tile(const float *restrict ap, const float *restrict bp, int64_t ldc,
+                      int64_t kn, int first, float *restrict acc_out, int64_t lda)
+{
+#if CONV_VEC
+    const vf zero = {0};
+    vf acc[MR][NV];
+    UNROLL
+    for (int o = 0; o < MR; o++)
+        UNROLL
+        for (int j = 0; j < NV; j++) acc[o][j] = first ? zero : VLD(acc_out + o * lda + j * L);
+    for (int64_t k = 0; k < kn; k++) {
+        vf bv[NV];
+        UNROLL
+        for (int j = 0; j < NV; j++) bv[j] = VLD(bp + k * ldc + j * L);
+        UNROLL
+        for (int o = 0; o < MR; o++) {
+            const vf av = VBC(ap[k * MR + o]);
+            UNROLL
+            for (int j = 0; j < NV; j++) acc[o][j] += av * bv[j];
+        }
+    }
+    UNROLL
+    for (int o = 0; o < MR; o++)
+        UNROLL
+        for (int j = 0; j < NV; j++) VST(acc_out + o * lda + j * L, acc[o][j]);
+#else
+    float acc[MR][NR];
+    for (int o = 0; o < MR; o++)
+        for (int v = 0; v < NR; v++) acc[o][v] = first ? 0.0f : acc_out[o * lda + v];
+    for (int64_t k = 0; k < kn; k++) {
+        const float *restrict bk = bp + k * ldc;
+        for (int o = 0; o < MR; o++) {
+            const float av = ap[k * MR + o];
+            for (int v = 0; v < NR; v++) acc[o][v] += av * bk[v];
+        }
+    }
+    for (int o = 0; o < MR; o++)
+        for (int v = 0; v < NR; v++) acc_out[o * lda + v] = acc[o][v];
+#endif
+}
+
+/* y (M x P, row stride P) columns [p0, p0 + np) = A . cols (+ bias), cols built for them;
+ * acc is scratch of round_up(M, MR) x ldc floats. The reduction runs in blocks of KB so that
+ * a 16-column slice of cols (KB x NR) stays in L1 while every panel of A passes over it. */
+static void gemm_block_mul(int64_t M, int64_t Kd, const float *restrict ap,
+                           const float *restrict cols, int64_t ldc, const float *restrict bias,
+                           int64_t p0, int64_t np, float *restrict y, int64_t P,
+                           float *restrict acc)
+{
+    const int64_t panels = (M + MR - 1) / MR, npad = (np + NR - 1) / NR * NR;
+    for (int64_t k0 = 0; k0 < Kd; k0 += KB) {
+        const int64_t kn = Kd - k0 < KB ? Kd - k0 : KB;
+        for (int64_t c = 0; c < npad; c += NR)
+            for (int64_t pa = 0; pa < panels; pa++)
+                gemm_tile(ap + (pa * Kd + k0) * MR, cols + k0 * ldc + c, ldc, kn, k0 == 0,
+                          acc + pa * MR * ldc + c, ldc);
+    }
+    for (int64_t m = 0; m < M; m++) {
+        const float bo = bias ? bias[m] : 0.0f;
+        const float *restrict a = acc + m * ldc;
+        float *restrict ym = y + m * P + p0;
+        for (int64_t v = 0; v < np; v++) ym[v] = a[v] + bo;
+    }
+}
+
+/* dwt[k][0:NR] += sum_{p < np} cols[k][p] * dyt[p][0:NR] for k < MR rows (dyt row stride
+ * ldt, cols row stride ldc); dwt row stride ldt. */
+static void gemm_wtile(const float *restrict cols, int64_t ldc, const float *restrict dyt,
+                       int64_t ldt, int64_t np, float *restrict dwt)
+{
+#if CONV_VEC
+    const vf zero = {0};
+    vf acc[MR][NV];
+    UNROLL
+    for (int o = 0; o < MR; o++)
+        UNROLL
+        for (int j = 0; j < NV; j++) acc[o][j] = zero;
+    for (int64_t p = 0; p < np; p++) {
+        vf dv[NV];
+        UNROLL
+        for (int j = 0; j < NV; j++) dv[j] = VLD(dyt + p * ldt + j * L);
+        UNROLL
+        for (int o = 0; o < MR; o++) {
+            const vf cv = VBC(cols[o * ldc + p]);
+            UNROLL
+            for (int j = 0; j < NV; j++) acc[o][j] += cv * dv[j];
+        }
+    }
+    UNROLL
+    for (int o = 0; o < MR; o++)
+        UNROLL
+        for (int j = 0; j < NV; j++)
+            VST(dwt + o * ldt + j * L, VLD(dwt + o * ldt + j * L) + acc[o][j]);
+#else
+    float acc[MR][NR];
+    UNROLL
+    for (int o = 0; o < MR; o++)
+        for (int v = 0; v < NR; v++) acc[o][v] = 0.0f;
+    for (int64_t p = 0; p < np; p++)
+        UNROLL
+        for (int o = 0; o < MR; o++) {
+            const float cv = cols[o * ldc + p];
+            for (int v = 0; v < NR; v++) acc[o][v] += cv * dyt[p * ldt + v];
+        }
+    UNROLL
+    for (int o = 0; o < MR; o++)
+        for (int v = 0; v < NR; v++) dwt[o * ldt + v] += acc[o][v];
+#endif
+}
+
+/* lane[t][v] += sum over rows oh in [oh0, oh1) and columns of dy[oh][ow] * x[oh*sh][ow*sw + t]
+ * for t < tb, in VW lanes (column ow goes to some lane; the caller sums the lanes). dyp is
+ * the dy plane, xr0 points at x[kh][kw0] of an unpadded x plane of width W. */
+CONV_INLINE void bww_rows(const int tb, const int64_t sw, const float *restrict dyp,
+                          const float *restrict xr0, const int64_t oh0, const int64_t oh1,
+                          const int64_t sh, const int64_t W, const int64_t OW,
+                          float *restrict lane)
+{
+    const int64_t full = OW >= VW ? OW - OW % VW : 0;
+    const int rem = (int)(OW % VW);
+#if CONV_VEC
+    const vf zero = {0};
+    vf acc[TB][NV];
+    UNROLL
+    for (int t = 0; t < tb; t++)
+        UNROLL
+        for (int j = 0; j < NV; j++) acc[t][j] = zero;
+    /* lanes v >= VW - rem of the overlapping last chunk are new: all ones there */
+    vi mask[NV];
+    {
+        const vi lane0 = {0, 1, 2, 3, 4, 5, 6, 7};
+        UNROLL
+        for (int j = 0; j < NV; j++) mask[j] = (lane0 + j * L) >= (VW - rem);
+    }
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+        const float *restrict dyr = dyp + oh * OW;
+        const float *restrict xr = xr0 + oh * sh * W;
+        for (int64_t c = 0; c < full; c += VW) {
+            UNROLL
+            for (int j = 0; j < NV; j++) {
+                const vf dv = VLD(dyr + c + j * L);
+                UNROLL
+                for (int t = 0; t < tb; t++) {
+                    vf xv;
+                    if (sw == 1) {
+                        xv = VLD(xr + c + j * L + t);
+                    } else {
+                        float tmp[L];
+                        UNROLL
+                        for (int v = 0; v < L; v++) tmp[v] = xr[(c + j * L + v) * sw + t];
+                        xv = VLD(tmp);
+                    }
+                    acc[t][j] += dv * xv;
+                }
+            }
+        }
+        if (full > 0 && rem > 0) {
+            /* the last VW columns, of which the first VW - rem were counted above: the products
+             * of those are masked off bitwise (not multiplied by 0: 0 * inf is NaN) */
+            const int64_t c = OW - VW;
+            UNROLL
+            for (int j = 0; j < NV; j++) {
+                const vf dv = VLD(dyr + c + j * L);
+                UNROLL
+                for (int t = 0; t < tb; t++) {
+                    vf xv;
+                    if (sw == 1) {
+                        xv = VLD(xr + c + j * L + t);
+                    } else {
+                        float tmp[L];
+                        UNROLL
+                        for (int v = 0; v < L; v++) tmp[v] = xr[(c + j * L + v) * sw + t];
+                        xv = VLD(tmp);
+                    }
+                    const vf p = dv * xv;
+                    acc[t][j] += (vf)((vi)p & mask[j]);
+                }
+            }
+        } else if (full == 0) {
+            float a[TB][VW] = {{0.0f}};
+            for (int64_t ow = 0; ow < OW; ow++)
+                UNROLL
+                for (int t = 0; t < tb; t++) a[t][ow] += dyr[ow] * xr[ow * sw + t];
+            UNROLL
+            for (int t = 0; t < tb; t++)
+                UNROLL
+                for (int j = 0; j < NV; j++) acc[t][j] += VLD(&a[t][j * L]);
+        }
+    }
+    UNROLL
+    for (int t = 0; t < tb; t++)
+        UNROLL
+        for (int j = 0; j < NV; j++) VST(lane + t * VW + j * L, VLD(lane + t * VW + j * L) + acc[t][j]);
+#else
+    float acc[TB][VW];
+    UNROLL
+    for (int t = 0; t < tb; t++)
+        for (int v = 0; v < VW; v++) acc[t][v] = 0.0f;
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+        const float *restrict dyr = dyp + oh * OW;
+        const float *restrict xr = xr0 + oh * sh * W;
+        for (int64_t c = 0; c < full; c += VW)
+            UNROLL
+            for (int t = 0; t < tb; t++)
+                for (int v = 0; v < VW; v++) acc[t][v] += dyr[c + v] * xr[(c + v) * sw + t];
+        if (full > 0 && rem > 0) {
+            const int64_t c = OW - VW;
+            const int skip = VW - rem;
+            UNROLL
+            for (int t = 0; t < tb; t++)
+                for (int v = 0; v < VW; v++) {
+                    const float p = dyr[c + v] * xr[(c + v) * sw + t];
+                    acc[t][v] += v >= skip ? p : 0.0f;
+                }
+        } else if (full == 0) {
+            for (int64_t ow = 0; ow < OW; ow++)
+                UNROLL
+                for (int t = 0; t < tb; t++) acc[t][ow] += dyr[ow] * xr[ow * sw + t];
+        }
+    }
+    UNROLL
+    for (int t = 0; t < tb; t++)
+        for (int v = 0; v < VW; v++) lane[t * VW + v] += acc[t][v];
+#endif
+}
+
+static void bww_dispatch(int tb, int64_t sw, const float *restrict dyp,
+                         const float *restrict xr0, int64_t oh0, int64_t oh1, int64_t sh,
+                         int64_t W, int64_t OW, float *restrict lane)
+{
+#define CONV_BWW_CASE(N)                                                                       \
+    case N:                                                                                    \
+        if (sw == 1)                                                                           \
+            bww_rows(N, 1, dyp, xr0, oh0, oh1, sh, W, OW, lane);                               \
+        else                                                                                   \
+            bww_rows(N, sw, dyp, xr0, oh0, oh1, sh, W, OW, lane);                              \
+        break;
+    switch (tb) {
+        CONV_BWW_CASE(1)
+        CONV_BWW_CASE(2)
+        CONV_BWW_CASE(3)
+        CONV_BWW_CASE(4)
+    default: break;
+    }
+#undef CONV_BWW_CASE
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Threads and the dispatcher
+ * ------------------------------------------------------------------------------------------ */
+
+#ifdef _OPENMP
+#define THREAD_ID() omp_get_thread_num()
+#define THREAD_COUNT() omp_get_num_threads()
+#else
+#define THREAD_ID() 0
+#define THREAD_COUNT() 1
+#endif
+
+int conv_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* The start of part `idx` of `total` items split into `parts` near-equal contiguous parts
+ * (no overflow for any int64 total). */
+static int64_t split_at(int64_t total, int64_t parts, int64_t idx)
+{
+    const int64_t q = total / parts, r = total % parts;
+    return idx * q + (idx < r ? idx : r);
+}
+
+/* Parts per image: 1 when there are at least as many images as threads, else enough for
+ * every thread to get a part (rows or pixel blocks of an image; empty parts are harmless). */
+static int64_t parts_per_image(int64_t n, int threads)
+{
+    return n >= threads ? 1 : (threads + n - 1) / n;
+}
+
+/* No more threads than the work pays for: waking a thread costs microseconds (milliseconds
+ * on a busy machine), so each gets at least MIN_THREAD_FLOPS. Depends only on the shape and
+ * the thread count asked for. */
+static int useful_threads(int threads, double flops)
+{
+    double least = MIN_THREAD_FLOPS;
+    const char *env = getenv("CONVBENCH_THREAD_MIN_FLOPS");
+    if (env != NULL && *env != '\0') {
+        char *end;
+        const double v = strtod(env, &end);
+        if (*end == '\0' && v >= 0.0) least = v;
+    }
+    if (least <= 0.0) return threads;
+    const double most = flops / least;
+    return most < (double)threads ? (most < 1.0 ? 1 : (int)most) : threads;
+}
+
+static int choose_method(const conv_shape *s, int part)
+{
+    int64_t m, kd;
+    switch (part) {
+    case CONV_PART_FORWARD: m = s->c_out; kd = s->c_in * s->kh * s->kw; break;
+    case CONV_PART_BACKWARD_INPUT: m = s->c_in; kd = s->c_out * s->kh * s->kw; break;
+    default: m = s->c_out; kd = s->c_in * s->kh * s->kw; break;
+    }
+    /* GEMM wants enough rows for its MR x NR tiles and a reduction long enough to pay for
+     * the im2col copy; below that the direct kernel (OCB channels a block) is faster. */
+    return m >= GEMM_MIN_M && kd >= GEMM_MIN_KD ? CONV_METHOD_GEMM : CONV_METHOD_DIRECT;
+}
+
+int conv_method(const conv_shape *s, int part)
+{
+    const int rc = check_shape(s, NULL, NULL);
+    if (rc != CONV_OK) return -rc;
+    if (part < CONV_PART_FORWARD || part > CONV_PART_BACKWARD_WEIGHT) return -CONV_EMETHOD;
+    return choose_method(s, part);
+}
+
+static int check_call(int threads, int method)
+{
+    if (threads < 1) return CONV_ETHREADS;
+    if (method != CONV_METHOD_AUTO && method != CONV_METHOD_DIRECT && method != CONV_METHOD_GEMM)
+        return CONV_EMETHOD;
+    return CONV_OK;
+}
+
 /* ------------------------------------------------------------------------------------------
  * Entry points
  * ------------------------------------------------------------------------------------------ */
 
-int conv_forward(const conv_shape *s, const float *x, const float *wt, const float *b, float *y)
+int conv_forward_ex(const conv_shape *s, const float *x, const float *wt, const float *b, float *y,
+                    int threads, int method)
 {
     if (s == NULL || x == NULL || wt == NULL || y == NULL) return CONV_ENULL;
     int64_t OH, OW;
-    const int rc = check_shape(s, &OH, &OW);
+    int rc = check_shape(s, &OH, &OW);
     if (rc != CONV_OK) return rc;
-    if (s->pad_h == 0 && s->pad_w == 0) {
-        fwd_core(s->n, s->c_in, s->h, s->w, s->c_out, s->kh, s->kw, s->stride_h, s->stride_w,
-                 OH, OW, x, wt, b, y);
-        return CONV_OK;
+    rc = check_call(threads, method);
+    if (rc != CONV_OK) return rc;
+    const int m = method == CONV_METHOD_AUTO ? choose_method(s, CONV_PART_FORWARD) : method;
+    const int64_t N = s->n, C = s->c_in, H = s->h, W = s->w, K = s->c_out, KH = s->kh,
+                  KW = s->kw, sh = s->stride_h, sw = s->stride_w, ph = s->pad_h, pw = s->pad_w;
+    const int64_t P = OH * OW, hp = H + 2 * ph, wp = W + 2 * pw, Kd = C * KH * KW;
+    const int padded = ph != 0 || pw != 0;
+    threads = useful_threads(threads, 2.0 * (double)(N * K * P) * (double)Kd);
+    const int64_t R = parts_per_image(N, threads), items = N * R;
+#ifdef _OPENMP
+    const int T = items < threads ? (int)items : threads;
+#else
+    const int T = 1;
+    (void)T;
+#endif
+    float *ap = NULL;
+    const int64_t ldc = m == CONV_METHOD_GEMM ? gemm_block(Kd) : 0;
+    if (m == CONV_METHOD_GEMM) {
+        ap = alloc_floats((K + MR - 1) / MR * MR * Kd);
+        if (ap == NULL) return CONV_ENOMEM;
+        pack_a_fwd(K, Kd, wt, ap);
     }
-    const int64_t hp = s->h + 2 * s->pad_h, wp = s->w + 2 * s->pad_w;
-    float *pad = zeroed_floats(s->c_in * hp * wp);
-    if (pad == NULL) return CONV_ENOMEM;
-    for (int64_t i = 0; i < s->n; i++) {
-        place(s->c_in, s->h, s->w, x + i * s->c_in * s->h * s->w, s->pad_h, s->pad_w, 1, 1, hp,
-              wp, pad);
-        fwd_core(1, s->c_in, hp, wp, s->c_out, s->kh, s->kw, s->stride_h, s->stride_w, OH, OW,
-                 pad, wt, b, y + i * s->c_out * OH * OW);
+    int failed = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(T) if (T > 1) reduction(| : failed)
+#endif
+    {
+        const int t = THREAD_ID(), nt = THREAD_COUNT();
+        float *scratch = NULL;
+        if (m == CONV_METHOD_GEMM)
+            scratch = alloc_floats((Kd + (K + MR - 1) / MR * MR) * ldc); /* cols, sums */
+        else if (padded)
+            scratch = zeroed_floats(C * hp * wp);
+        if ((m == CONV_METHOD_GEMM || padded) && scratch == NULL) {
+            failed = 1;
+        } else {
+            int64_t last = -1;
+            for (int64_t it = split_at(items, nt, t); it < split_at(items, nt, t + 1); it++) {
+                const int64_t i = it / R, r = it % R;
+                const float *xi = x + i * C * H * W;
+                float *yi = y + i * K * P;
+                if (m == CONV_METHOD_GEMM) {
+                    const int64_t e = split_at(P, R, r + 1);
+                    for (int64_t p = split_at(P, R, r); p < e; p += ldc) {
+                        const int64_t np = e - p < ldc ? e - p : ldc;
+                        im2col_fwd(C, H, W, KH, KW, sh, sw, ph, pw, OW, xi, p, np, scratch, ldc);
+                        gemm_block_mul(K, Kd, ap, scratch, ldc, b, p, np, yi, P,
+                                       scratch + Kd * ldc);
+                    }
+                } else {
+                    if (padded) {
+                        if (last != i) place(C, H, W, xi, ph, pw, 1, 1, hp, wp, scratch);
+                        last = i;
+                        xi = scratch;
+                    }
+                    fwd_core_rows(C, hp, wp, K, KH, KW, sh, sw, OH, OW, split_at(OH, R, r),
+                                  split_at(OH, R, r + 1), xi, wt, b, yi);
+                }
+            }
+        }
+        free(scratch);
     }
-    free(pad);
-    return CONV_OK;
+    free(ap);
+    return failed ? CONV_ENOMEM : CONV_OK;
 }
+
+int conv_forward(const conv_shape *s, const float *x, const float *wt, const float *b, float *y)
+{
+    return conv_forward_ex(s, x, wt, b, y, 1, CONV_METHOD_AUTO);
+}
+
+/* One thread's share of the weight gradient of image rows [oh0, oh1), direct method:
+ * acc[k] += the kernel tap k's sum (lanes: nw * VW floats of scratch). */
+#if CONV_VEC
+/* The 3x3 stride-1 weight gradient of one (oc, ic) pair over dy rows [b0, b1), one chunk of L
+ * columns at c: lane[(kh*3 + kw)*VW + v] += sum of dy[oh][c+v] * x[oh+kh][c+v+kw]. Each x row
+ * is loaded once for the three kernel rows it meets (6 loads for 9 FMAs); with `masked`, the
+ * lanes the previous chunk already counted are masked off bitwise (0 * inf would be NaN). */
+CONV_INLINE void bww33_chunk(const int masked, const float *restrict dyp,
+                             const float *restrict xp, const int64_t b0, const int64_t b1,
+                             const int64_t OW, const int64_t wp, const vi mask,
+                             float *restrict lane)
+{
+    const vf zero = {0};
+    vf acc[3][3];
+    UNROLL
+    for (int i = 0; i < 3; i++)
+        UNROLL
+        for (int j = 0; j < 3; j++) acc[i][j] = zero;
+    for (int64_t r = b0; r < b1 + 2; r++) {
+        const float *restrict xr = xp + r * wp;
+        vf xv[3];
+        UNROLL
+        for (int j = 0; j < 3; j++) {
+            xv[j] = VLD(xr + j);
+            INREG(xv[j]);
+        }
+        UNROLL
+        for (int i = 0; i < 3; i++) {
+            const int64_t oh = r - i;
+            if (oh < b0 || oh >= b1) continue;
+            vf dv = VLD(dyp + oh * OW);
+            INREG(dv);
+            UNROLL
+            for (int j = 0; j < 3; j++) {
+                if (masked)
+                    acc[i][j] += (vf)((vi)(dv * xv[j]) & mask);
+                else
+                    acc[i][j] += dv * xv[j];
+            }
+        }
+    }
+    UNROLL
+    for (int i = 0; i < 3; i++)
+        UNROLL
+        for (int j = 0; j < 3; j++)
+            VST(lane + (i * 3 + j) * VW, VLD(lane + (i * 3 + j) * VW) + acc[i][j]);
+}
+
+static void bww33(const float *restrict dyp, const float *restrict xp, int64_t b0, int64_t b1,
+                  int64_t OW, int64_t wp, float *restrict lane)
+{
+    const vi lane0 = {0, 1, 2, 3, 4, 5, 6, 7};
+    const int rem = (int)(OW % L);
+    const vi mask = lane0 >= (L - rem); /* the lanes of the last chunk not counted before */
+    int64_t c = 0;
+    for (; c + L <= OW; c += L) bww33_chunk(0, dyp + c, xp + c, b0, b1, OW, wp, mask, lane);
+    if (rem) bww33_chunk(1, dyp + OW - L, xp + OW - L, b0, b1, OW, wp, mask, lane);
+}
+#endif
+
+static void bww_direct_rows(const conv_shape *s, int64_t OH, int64_t OW, const float *xi,
+                            int64_t hp, int64_t wp, const float *dyi, int64_t oh0, int64_t oh1,
+                            float *lanes, double *acc)
+{
+    const int64_t C = s->c_in, K = s->c_out, KH = s->kh, KW = s->kw, sh = s->stride_h,
+                  sw = s->stride_w, nw = K * C * KH * KW;
+    memset(lanes, 0, (size_t)(nw * VW) * sizeof(float));
+    /* rows per band: the band's dy rows and x rows stay in cache across the kernel taps */
+    int64_t band = (int64_t)49152 / (K * OW + C * (sh < hp ? sh : hp) * wp + 1);
+    if (band < 1) band = 1;
+    for (int64_t b0 = oh0; b0 < oh1; b0 += band) {
+        const int64_t b1 = b0 + band < oh1 ? b0 + band : oh1;
+#if CONV_VEC
+        if (KH == 3 && KW == 3 && sh == 1 && sw == 1 && OW >= L) {
+            for (int64_t oc = 0; oc < K; oc++)
+                for (int64_t ic = 0; ic < C; ic++)
+                    bww33(dyi + oc * OH * OW, xi + ic * hp * wp, b0, b1, OW, wp,
+                          lanes + (oc * C + ic) * 9 * VW);
+            continue;
+        }
+#endif
+        for (int64_t oc = 0; oc < K; oc++)
+            for (int64_t ic = 0; ic < C; ic++)
+                for (int64_t kh = 0; kh < KH; kh++)
+                    for (int64_t kw = 0; kw < KW; kw += TB) {
+                        const int tb = (int)(KW - kw < TB ? KW - kw : TB);
+                        float *lane = lanes + (((oc * C + ic) * KH + kh) * KW + kw) * VW;
+                        bww_dispatch(tb, sw, dyi + oc * OH * OW, xi + ic * hp * wp + kh * wp + kw,
+                                     b0, b1, sh, wp, OW, lane);
+                    }
+    }
+    for (int64_t k = 0; k < nw; k++) {
+        float sum = 0.0f;
+        for (int v = 0; v < VW; v++) sum += lanes[k * VW + v];
+        acc[k] += (double)sum;
+    }
+}
+
+/* The same with the GEMM method: cols (KdWpad x ldc, rows past Kd zero), dyt (ldc x Kpad,
+ * columns past K zero), dwt (KdWpad x Kpad) are this thread's scratch. */
+static void bww_gemm_rows(const conv_shape *s, int64_t OH, int64_t OW, const float *xi,
+                          const float *dyi, int64_t oh0, int64_t oh1, float *cols, int64_t ldc,
+                          float *dyt, int64_t Kpad, float *dwt, double *acc)
+{
+    const int64_t C = s->c_in, K = s->c_out, H = s->h, W = s->w, KH = s->kh, KW = s->kw;
+    const int64_t Kd = C * KH * KW, Kdp = (Kd + MR - 1) / MR * MR, P = OH * OW;
+    memset(dwt, 0, (size_t)(Kdp * Kpad) * sizeof(float));
+    const int64_t e = oh1 * OW;
+    for (int64_t p = oh0 * OW; p < e; p += ldc) {
+        const int64_t np = e - p < ldc ? e - p : ldc;
+        im2col_fwd(C, H, W, KH, KW, s->stride_h, s->stride_w, s->pad_h, s->pad_w, OW, xi, p,
+                   np, cols, ldc);
+        for (int64_t oc = 0; oc < K; oc++) {
+            const float *restrict src = dyi + oc * P + p;
+            for (int64_t q = 0; q < np; q++) dyt[q * Kpad + oc] = src[q];
+        }
+        for (int64_t k0 = 0; k0 < Kdp; k0 += MR)
+            for (int64_t oc0 = 0; oc0 < Kpad; oc0 += NR)
+                gemm_wtile(cols + k0 * ldc, ldc, dyt + oc0, Kpad, np, dwt + k0 * Kpad + oc0);
+    }
+    for (int64_t oc = 0; oc < K; oc++)
+        for (int64_t k = 0; k < Kd; k++) acc[oc * Kd + k] += (double)dwt[k * Kpad + oc];
+}
+
+/* acc[oc] += sum of dy plane oc over elements [e0, e1) */
+static void bias_rows(int64_t K, int64_t plane, const float *dyi, int64_t e0, int64_t e1,
+                      double *acc)
+{
+    const int64_t full = e0 + (e1 - e0) / VW * VW;
+    for (int64_t oc = 0; oc < K; oc++) {
+        const float *restrict p = dyi + oc * plane;
+        float a[VW] = {0.0f};
+        for (int64_t j = e0; j < full; j += VW)
+            for (int v = 0; v < VW; v++) a[v] += p[j + v];
+        for (int64_t j = full; j < e1; j++) a[j - full] += p[j];
+        float sum = 0.0f;
+        for (int v = 0; v < VW; v++) sum += a[v];
+        acc[oc] += (double)sum;
+    }
+}
+
+int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const float *wt,
+                     float *dx, float *dw, float *db, int threads, int method)
+{
+    if (s == NULL || dy == NULL || (dx != NULL && wt == NULL) || (dw != NULL && x == NULL))
+        return CONV_ENULL;
+    int64_t OH, OW;
+    int rc = check_shape(s, &OH, &OW);
+    if (rc != CONV_OK) return rc;
+    rc = check_call(threads, method);
+    if (rc != CONV_OK) return rc;
+    if (dx == NULL && dw == NULL && db == NULL) return CONV_OK;
+    const int mi = method == CONV_METHOD_AUTO ? choose_method(s, CONV_PART_BACKWARD_INPUT) : method;
+    const int mw = method == CONV_METHOD_AUTO ? choose_method(s, CONV_PART_BACKWARD_WEIGHT) : method;
+    const int64_t N = s->n, C = s->c_in, H = s->h, W = s->w, K = s->c_out, KH = s->kh,
+                  KW = s->kw, sh = s->stride_h, sw = s->stride_w, ph = s->pad_h, pw = s->pad_w;
+    const int64_t P = OH * OW, hp = H + 2 * ph, wp = W + 2 * pw, nw = K * C * KH * KW;
+    const int64_t Hd = H + KH - 1, Wd = W + KW - 1;      /* direct dx: dy dilated and padded */
+    const int64_t KdI = K * KH * KW, KdW = C * KH * KW;  /* GEMM reductions */
+    const int64_t KdWp = (KdW + MR - 1) / MR * MR, Kpad = (K + NR - 1) / NR * NR;
+    const int64_t ldci = gemm_block(KdI), ldcw = gemm_block(KdWp);
+    const int padded = ph != 0 || pw != 0;
+    const int do_dx = dx != NULL, do_dw = dw != NULL, do_db = db != NULL;
+    threads = useful_threads(threads, 2.0 * (double)(N * K * P) * (double)(C * KH * KW) *
+                                          (do_dx + do_dw + (do_db && !do_dw && !do_dx)));
+    const int64_t R = parts_per_image(N, threads), items = N * R;
+#ifdef _OPENMP
+    const int T = items < threads ? (int)items : threads;
+#else
+    const int T = 1;
+#endif
+    /* shared: the weights arranged for the input gradient; per thread: the sums of dw, db */
+    float *wa = NULL;
+    if (do_dx) {
+        if (mi == CONV_METHOD_GEMM) {
+            wa = alloc_floats((C + MR - 1) / MR * MR * KdI);
+            if (wa != NULL) pack_a_bwd(C, K, KH * KW, wt, wa);
+        } else {
+            wa = alloc_floats(C * K * KH * KW);
+            if (wa != NULL) /* flipped, channel axes swapped */
+                for (int64_t oc = 0; oc < K; oc++)
+                    for (int64_t ic = 0; ic < C; ic++)
+                        for (int64_t kh = 0; kh < KH; kh++)
+                            for (int64_t kw = 0; kw < KW; kw++)
+                                wa[((ic * K + oc) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)] =
+                                    wt[((oc * C + ic) * KH + kh) * KW + kw];
+        }
+        if (wa == NULL) return CONV_ENOMEM;
+    }
+    const int64_t nacc = nw + K;
+    double *accs = NULL;
+    if (do_dw || do_db) {
+        if ((uint64_t)nacc > (uint64_t)PTRDIFF_MAX / sizeof(double) / (uint64_t)T ||
+            (accs = (double *)calloc((size_t)nacc * (size_t)T, sizeof(double))) == NULL) {
+            free(wa);
+            return CONV_ENOMEM;
+        }
+    }
+    int failed = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(T) if (T > 1) reduction(| : failed)
+#endif
+    {
+        const int t = THREAD_ID(), nt = THREAD_COUNT();
+        double *acc = accs ? accs + (int64_t)t * nacc : NULL;
+        float *in_s = NULL, *w_s = NULL, *w_pad = NULL, *w_dyt = NULL, *w_dwt = NULL;
+        int ok = 1;
+        if (do_dx) {
+            in_s = mi == CONV_METHOD_GEMM ? alloc_floats((KdI + (C + MR - 1) / MR * MR) * ldci)
+                                          : zeroed_floats(K * Hd * Wd);
+            ok = ok && in_s != NULL;
+        }
+        if (do_dw) {
+            if (mw == CONV_METHOD_GEMM) {
+                w_s = zeroed_floats(KdWp * ldcw);
+                w_dyt = zeroed_floats(ldcw * Kpad);
+                w_dwt = alloc_floats(KdWp * Kpad);
+                ok = ok && w_s != NULL && w_dyt != NULL && w_dwt != NULL;
+            } else {
+                w_s = alloc_floats(nw * VW);
+                if (padded) w_pad = zeroed_floats(C * hp * wp);
+                ok = ok && w_s != NULL && (!padded || w_pad != NULL);
+            }
+        }
+        if (!ok) {
+            failed = 1;
+        } else {
+            int64_t last_in = -1, last_w = -1;
+            for (int64_t it = split_at(items, nt, t); it < split_at(items, nt, t + 1); it++) {
+                const int64_t i = it / R, r = it % R;
+                const float *dyi = dy + i * K * P;
+                if (do_dx) {
+                    float *dxi = dx + i * C * H * W;
+                    if (mi == CONV_METHOD_GEMM) {
+                        const int64_t e = split_at(H * W, R, r + 1);
+                        for (int64_t p = split_at(H * W, R, r); p < e; p += ldci) {
+                            const int64_t np = e - p < ldci ? e - p : ldci;
+                            im2col_bwd(K, OH, OW, KH, KW, sh, sw, ph, pw, W, dyi, p, np, in_s, ldci);
+                            gemm_block_mul(C, KdI, wa, in_s, ldci, NULL, p, np, dxi, H * W,
+                                           in_s + KdI * ldci);
+                        }
+                    } else {
+                        /* dx = correlation of dy placed with stride and padding k-1-pad into
+                         * Hd x Wd with the flipped, transposed weights */
+                        if (last_in != i)
+                            place(K, OH, OW, dyi, KH - 1 - ph, KW - 1 - pw, sh, sw, Hd, Wd, in_s);
+                        last_in = i;
+                        fwd_core_rows(K, Hd, Wd, C, KH, KW, 1, 1, H, W, split_at(H, R, r),
+                                      split_at(H, R, r + 1), in_s, wa, NULL, dxi);
+                    }
+                }
+                const int64_t oh0 = split_at(OH, R, r), oh1 = split_at(OH, R, r + 1);
+                if (do_dw && oh1 > oh0) {
+                    const float *xi = x + i * C * H * W;
+                    if (mw == CONV_METHOD_GEMM) {
+                        bww_gemm_rows(s, OH, OW, xi, dyi, oh0, oh1, w_s, ldcw, w_dyt, Kpad, w_dwt,
+                                      acc);
+                    } else {
+                        if (padded) {
+                            if (last_w != i) place(C, H, W, xi, ph, pw, 1, 1, hp, wp, w_pad);
+                            last_w = i;
+                            xi = w_pad;
+                        }
+                        bww_direct_rows(s, OH, OW, xi, hp, wp, dyi, oh0, oh1, w_s, acc);
+                    }
+                }
+                if (do_db && oh1 > oh0) bias_rows(K, P, dyi, oh0 * OW, oh1 * OW, acc + nw);
+            }
+        }
+        free(in_s);
+        free(w_s);
+        free(w_pad);
+        free(w_dyt);
+        free(w_dwt);
+    }
+    if (!failed) { /* the threads' sums, in thread order */
+        if (do_dw)
+            for (int64_t k = 0; k < nw; k++) {
+                double sum = 0.0;
+                for (int t = 0; t < T; t++) sum += accs[(int64_t)t * nacc + k];
+                dw[k] = (float)sum;
+            }
+        if (do_db)
+            for (int64_t oc = 0; oc < K; oc++) {
+                double sum = 0.0;
+                for (int t = 0; t < T; t++) sum += accs[(int64_t)t * nacc + nw + oc];
+                db[oc] = (float)sum;
+            }
+    }
+    free(wa);
+    free(accs);
+    return failed ? CONV_ENOMEM : CONV_OK;
+}
+
+int conv_backward_input(const conv_shape *s, const float *dy, const float *wt, float *dx)
+{
+    if (s == NULL || dy == NULL || wt == NULL || dx == NULL) return CONV_ENULL;
+    return conv_backward_ex(s, NULL, dy, wt, dx, NULL, NULL, 1, CONV_METHOD_AUTO);
+}
+
+int conv_backward_weight(const conv_shape *s, const float *x, const float *dy, float *dw,
+                         float *db)
+{
+    if (s == NULL || x == NULL || dy == NULL || dw == NULL) return CONV_ENULL;
+    return conv_backward_ex(s, x, dy, NULL, NULL, dw, db, 1, CONV_METHOD_AUTO);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The textbook loops, for comparison
+ * ------------------------------------------------------------------------------------------ */
 
 int conv_forward_naive(const conv_shape *s, const float *x, const float *wt, const float *b,
                        float *y)
@@ -500,226 +1480,37 @@ int conv_forward_naive(const conv_shape *s, const float *x, const float *wt, con
     return CONV_OK;
 }
 
-int conv_backward_input(const conv_shape *s, const float *dy, const float *wt, float *dx)
+int conv_backward_naive(const conv_shape *s, const float *x, const float *dy, const float *wt,
+                        float *dx, float *dw, float *db)
 {
-    if (s == NULL || dy == NULL || wt == NULL || dx == NULL) return CONV_ENULL;
+    if (s == NULL || x == NULL || dy == NULL || wt == NULL || dx == NULL || dw == NULL)
+        return CONV_ENULL;
     int64_t OH, OW;
     const int rc = check_shape(s, &OH, &OW);
     if (rc != CONV_OK) return rc;
-    const int64_t C = s->c_in, K = s->c_out, KH = s->kh, KW = s->kw, H = s->h, W = s->w;
-    /* dx = fwd_core(dy placed with stride and padding k-1-pad into Hd x Wd, flipped w^T) */
-    const int64_t Hd = H + KH - 1, Wd = W + KW - 1;
-    float *wf = alloc_floats(C * K * KH * KW);
-    float *dyd = zeroed_floats(K * Hd * Wd);
-    if (wf == NULL || dyd == NULL) {
-        free(wf);
-        free(dyd);
-        return CONV_ENOMEM;
-    }
-    for (int64_t oc = 0; oc < K; oc++)
-        for (int64_t ic = 0; ic < C; ic++)
-            for (int64_t kh = 0; kh < KH; kh++)
-                for (int64_t kw = 0; kw < KW; kw++)
-                    wf[((ic * K + oc) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)] =
-                        wt[((oc * C + ic) * KH + kh) * KW + kw];
-    for (int64_t i = 0; i < s->n; i++) {
-        place(K, OH, OW, dy + i * K * OH * OW, KH - 1 - s->pad_h, KW - 1 - s->pad_w,
-              s->stride_h, s->stride_w, Hd, Wd, dyd);
-        fwd_core(1, K, Hd, Wd, C, KH, KW, 1, 1, H, W, dyd, wf, NULL, dx + i * C * H * W);
-    }
-    free(wf);
-    free(dyd);
-    return CONV_OK;
-}
-
-/* lane[t][v] += sum over rows oh in [oh0, oh1) and columns of dy[oh][ow] * x[oh*sh][ow*sw + t]
- * for t < tb, in VW lanes (column ow goes to some lane; the caller sums the lanes). dyp is
- * the dy plane, xr0 points at x[kh][kw0] of an unpadded x plane of width W. */
-CONV_INLINE void bww_rows(const int tb, const int64_t sw, const float *restrict dyp,
-                          const float *restrict xr0, const int64_t oh0, const int64_t oh1,
-                          const int64_t sh, const int64_t W, const int64_t OW,
-                          float *restrict lane)
-{
-    const int64_t full = OW >= VW ? OW - OW % VW : 0;
-    const int rem = (int)(OW % VW);
-#if CONV_VEC
-    const vf zero = {0};
-    vf acc[TB][NV];
-    for (int t = 0; t < tb; t++)
-        for (int j = 0; j < NV; j++) acc[t][j] = zero;
-    /* lanes v >= VW - rem of the overlapping last chunk are new: all ones there */
-    vi mask[NV];
-    {
-        const vi lane0 = {0, 1, 2, 3, 4, 5, 6, 7};
-        for (int j = 0; j < NV; j++) mask[j] = (lane0 + j * L) >= (VW - rem);
-    }
-    for (int64_t oh = oh0; oh < oh1; oh++) {
-        const float *restrict dyr = dyp + oh * OW;
-        const float *restrict xr = xr0 + oh * sh * W;
-        for (int64_t c = 0; c < full; c += VW) {
-            for (int j = 0; j < NV; j++) {
-                const vf dv = VLD(dyr + c + j * L);
-                for (int t = 0; t < tb; t++) {
-                    vf xv;
-                    if (sw == 1) {
-                        xv = VLD(xr + c + j * L + t);
-                    } else {
-                        float tmp[L];
-                        for (int v = 0; v < L; v++) tmp[v] = xr[(c + j * L + v) * sw + t];
-                        xv = VLD(tmp);
-                    }
-                    acc[t][j] += dv * xv;
+    const int64_t N = s->n, C = s->c_in, H = s->h, W = s->w, K = s->c_out, KH = s->kh,
+                  KW = s->kw;
+    memset(dx, 0, (size_t)(N * C * H * W) * sizeof(float));
+    memset(dw, 0, (size_t)(K * C * KH * KW) * sizeof(float));
+    if (db != NULL) memset(db, 0, (size_t)K * sizeof(float));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t oc = 0; oc < K; oc++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    const float g = dy[((n * K + oc) * OH + oh) * OW + ow];
+                    if (db != NULL) db[oc] += g;
+                    for (int64_t ic = 0; ic < C; ic++)
+                        for (int64_t kh = 0; kh < KH; kh++)
+                            for (int64_t kw = 0; kw < KW; kw++) {
+                                const int64_t ih = oh * s->stride_h - s->pad_h + kh;
+                                const int64_t iw = ow * s->stride_w - s->pad_w + kw;
+                                if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
+                                    const int64_t xi = ((n * C + ic) * H + ih) * W + iw;
+                                    const int64_t wi = ((oc * C + ic) * KH + kh) * KW + kw;
+                                    dx[xi] += g * wt[wi];
+                                    dw[wi] += g * x[xi];
+                                }
+                            }
                 }
-            }
-        }
-        if (full > 0 && rem > 0) {
-            /* the last VW columns, of which the first VW - rem were counted above: the products
-             * of those are masked off bitwise (not multiplied by 0: 0 * inf is NaN) */
-            const int64_t c = OW - VW;
-            for (int j = 0; j < NV; j++) {
-                const vf dv = VLD(dyr + c + j * L);
-                for (int t = 0; t < tb; t++) {
-                    vf xv;
-                    if (sw == 1) {
-                        xv = VLD(xr + c + j * L + t);
-                    } else {
-                        float tmp[L];
-                        for (int v = 0; v < L; v++) tmp[v] = xr[(c + j * L + v) * sw + t];
-                        xv = VLD(tmp);
-                    }
-                    const vf p = dv * xv;
-                    acc[t][j] += (vf)((vi)p & mask[j]);
-                }
-            }
-        } else if (full == 0) {
-            float a[TB][VW] = {{0.0f}};
-            for (int64_t ow = 0; ow < OW; ow++)
-                for (int t = 0; t < tb; t++) a[t][ow] += dyr[ow] * xr[ow * sw + t];
-            for (int t = 0; t < tb; t++)
-                for (int j = 0; j < NV; j++) acc[t][j] += VLD(&a[t][j * L]);
-        }
-    }
-    for (int t = 0; t < tb; t++)
-        for (int j = 0; j < NV; j++) VST(lane + t * VW + j * L, VLD(lane + t * VW + j * L) + acc[t][j]);
-#else
-    float acc[TB][VW];
-    for (int t = 0; t < tb; t++)
-        for (int v = 0; v < VW; v++) acc[t][v] = 0.0f;
-    for (int64_t oh = oh0; oh < oh1; oh++) {
-        const float *restrict dyr = dyp + oh * OW;
-        const float *restrict xr = xr0 + oh * sh * W;
-        for (int64_t c = 0; c < full; c += VW)
-            for (int t = 0; t < tb; t++)
-                for (int v = 0; v < VW; v++) acc[t][v] += dyr[c + v] * xr[(c + v) * sw + t];
-        if (full > 0 && rem > 0) {
-            const int64_t c = OW - VW;
-            const int skip = VW - rem;
-            for (int t = 0; t < tb; t++)
-                for (int v = 0; v < VW; v++) {
-                    const float p = dyr[c + v] * xr[(c + v) * sw + t];
-                    acc[t][v] += v >= skip ? p : 0.0f;
-                }
-        } else if (full == 0) {
-            for (int64_t ow = 0; ow < OW; ow++)
-                for (int t = 0; t < tb; t++) acc[t][ow] += dyr[ow] * xr[ow * sw + t];
-        }
-    }
-    for (int t = 0; t < tb; t++)
-        for (int v = 0; v < VW; v++) lane[t * VW + v] += acc[t][v];
-#endif
-}
-
-static void bww_dispatch(int tb, int64_t sw, const float *restrict dyp,
-                         const float *restrict xr0, int64_t oh0, int64_t oh1, int64_t sh,
-                         int64_t W, int64_t OW, float *restrict lane)
-{
-#define CONV_BWW_CASE(N)                                                                       \
-    case N:                                                                                    \
-        if (sw == 1)                                                                           \
-            bww_rows(N, 1, dyp, xr0, oh0, oh1, sh, W, OW, lane);                               \
-        else                                                                                   \
-            bww_rows(N, sw, dyp, xr0, oh0, oh1, sh, W, OW, lane);                              \
-        break;
-    switch (tb) {
-        CONV_BWW_CASE(1)
-        CONV_BWW_CASE(2)
-        CONV_BWW_CASE(3)
-        CONV_BWW_CASE(4)
-    default: break;
-    }
-#undef CONV_BWW_CASE
-}
-
-int conv_backward_weight(const conv_shape *s, const float *x, const float *dy, float *dw,
-                         float *db)
-{
-    if (s == NULL || x == NULL || dy == NULL || dw == NULL) return CONV_ENULL;
-    int64_t OH, OW;
-    const int rc = check_shape(s, &OH, &OW);
-    if (rc != CONV_OK) return rc;
-    const int64_t C = s->c_in, K = s->c_out, KH = s->kh, KW = s->kw, H = s->h, W = s->w;
-    const int64_t sh = s->stride_h, sw = s->stride_w;
-    const int padded = s->pad_h != 0 || s->pad_w != 0;
-    const int64_t hp = H + 2 * s->pad_h, wp = W + 2 * s->pad_w;
-    const int64_t nw = K * C * KH * KW;
-    float *lanes = alloc_floats(nw * VW);
-    double *dacc = (double *)calloc((size_t)(nw + K), sizeof(double));
-    float *pad = padded ? zeroed_floats(C * hp * wp) : NULL;
-    if (lanes == NULL || dacc == NULL || (padded && pad == NULL)) {
-        free(lanes);
-        free(dacc);
-        free(pad);
-        return CONV_ENOMEM;
-    }
-    double *dbacc = dacc + nw;
-    /* rows per band: the band's dy rows and x rows stay in cache across the kernel taps */
-    int64_t band = (int64_t)49152 / (K * OW + C * (sh < hp ? sh : hp) * wp + 1);
-    if (band < 1) band = 1;
-    for (int64_t i = 0; i < s->n; i++) {
-        const float *restrict xi = x + i * C * H * W;
-        const float *restrict dyi = dy + i * K * OH * OW;
-        if (padded) {
-            place(C, H, W, xi, s->pad_h, s->pad_w, 1, 1, hp, wp, pad);
-            xi = pad;
-        }
-        memset(lanes, 0, (size_t)(nw * VW) * sizeof(float));
-        for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
-            const int64_t oh1 = oh0 + band < OH ? oh0 + band : OH;
-            for (int64_t oc = 0; oc < K; oc++)
-                for (int64_t ic = 0; ic < C; ic++)
-                    for (int64_t kh = 0; kh < KH; kh++)
-                        for (int64_t kw = 0; kw < KW; kw += TB) {
-                            const int tb = (int)(KW - kw < TB ? KW - kw : TB);
-                            float *lane = lanes + (((oc * C + ic) * KH + kh) * KW + kw) * VW;
-                            bww_dispatch(tb, sw, dyi + oc * OH * OW,
-                                         xi + ic * hp * wp + kh * wp + kw, oh0, oh1, sh, wp, OW,
-                                         lane);
-                        }
-        }
-        for (int64_t k = 0; k < nw; k++) {
-            float sum = 0.0f;
-            for (int v = 0; v < VW; v++) sum += lanes[k * VW + v];
-            dacc[k] += (double)sum;
-        }
-        if (db != NULL) {
-            const int64_t plane = OH * OW, full = plane - plane % VW;
-            for (int64_t oc = 0; oc < K; oc++) {
-                const float *restrict p = dyi + oc * plane;
-                float acc[VW] = {0.0f};
-                for (int64_t j = 0; j < full; j += VW)
-                    for (int v = 0; v < VW; v++) acc[v] += p[j + v];
-                for (int64_t j = full; j < plane; j++) acc[j - full] += p[j];
-                float sum = 0.0f;
-                for (int v = 0; v < VW; v++) sum += acc[v];
-                dbacc[oc] += (double)sum;
-            }
-        }
-    }
-    for (int64_t k = 0; k < nw; k++) dw[k] = (float)dacc[k];
-    if (db != NULL)
-        for (int64_t oc = 0; oc < K; oc++) db[oc] = (float)dbacc[oc];
-    free(lanes);
-    free(dacc);
-    free(pad);
     return CONV_OK;
 }

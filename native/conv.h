@@ -25,6 +25,21 @@
 #define CONV_EKERNEL 5    /* the kernel is larger than the padded input */
 #define CONV_EOVERFLOW 6  /* an element count or byte size overflows int64 */
 #define CONV_ENOMEM 7     /* a scratch allocation failed */
+#define CONV_ETHREADS 8   /* threads is < 1 */
+#define CONV_EMETHOD 9    /* method is not one of the CONV_METHOD_* values */
+
+/* Methods (the `method` argument of the _ex entry points). AUTO lets the dispatcher choose by
+ * shape, separately for forward, backward-input and backward-weight (never by batch size or
+ * thread count, so an image's forward output does not depend on them); the others force one
+ * method for every part, for tests and benchmarks. conv_method() says what AUTO chooses. */
+#define CONV_METHOD_AUTO 0
+#define CONV_METHOD_DIRECT 1  /* register-blocked direct convolution: few channels */
+#define CONV_METHOD_GEMM 2    /* im2col blocks + a 6 x 16 GEMM micro-kernel: many channels */
+
+/* Parts, for conv_method(). */
+#define CONV_PART_FORWARD 0
+#define CONV_PART_BACKWARD_INPUT 1
+#define CONV_PART_BACKWARD_WEIGHT 2
 
 typedef struct conv_shape {
     int64_t n, c_in, h, w;        /* input extents */
@@ -45,8 +60,39 @@ int conv_backward_input(const conv_shape *s, const float *dy, const float *wt, f
 /* dw = dL/dwt and db = dL/db given x and dy. db may be NULL. Both are fully overwritten. */
 int conv_backward_weight(const conv_shape *s, const float *x, const float *dy, float *dw, float *db);
 
+/* The same with the work split over up to `threads` threads (>= 1; OpenMP, or 1 thread when
+ * built without it: see conv_max_threads; fewer when the call is too small to pay for them,
+ * about 4 MFLOP a thread) and a chosen method. Splitting is over images and, when
+ * there are fewer images than threads, over rows (or pixel blocks) of an image; every output
+ * element is summed in the same order whatever the batch size, the image's position in it and
+ * the thread count, so y is bit-identical for an image in any batch. */
+int conv_forward_ex(const conv_shape *s, const float *x, const float *wt, const float *b, float *y,
+                    int threads, int method);
+
+/* Backward in one pass over the batch (each image's x and dy are read once for both
+ * gradients). dx == NULL skips the input gradient (wt may then be NULL), dw == NULL the weight
+ * gradient (x may then be NULL), db == NULL the bias gradient. dw, db are sums over the batch
+ * in an order fixed by the shape and the thread count. */
+int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const float *wt,
+                     float *dx, float *dw, float *db, int threads, int method);
+
+/* The method CONV_METHOD_AUTO picks for a part (CONV_PART_*) of a valid shape, or a negative
+ * status (-CONV_E*) for an invalid shape or part. */
+int conv_method(const conv_shape *s, int part);
+
+/* 1 when built without OpenMP (the _ex calls then run one thread whatever they are asked),
+ * else omp_get_max_threads() (OpenMP's default; the _ex calls use the count they are given).
+ * The least work per thread (default 4e6 FLOPs) can be set with the environment variable
+ * CONVBENCH_THREAD_MIN_FLOPS (0: always the threads asked for; for tests). */
+int conv_max_threads(void);
+
 /* The textbook 7-loop forward of the original work (64-bit indices), kept for comparison. */
 int conv_forward_naive(const conv_shape *s, const float *x, const float *wt, const float *b, float *y);
+
+/* The textbook loops for backward (dx, dw, db; scatter form, 64-bit indices), for comparison.
+ * db may be NULL. */
+int conv_backward_naive(const conv_shape *s, const float *x, const float *dy, const float *wt,
+                        float *dx, float *dw, float *db);
 
 /* The message of a status code; never NULL. */
 const char *conv_strerror(int code);

@@ -1,9 +1,11 @@
 /*
  * Test driver for `make sanitize` (native/sanitize.sh): conv.c under AddressSanitizer and
- * UndefinedBehaviorSanitizer. Runs every entry point over the shapes the Python tests use
+ * UndefinedBehaviorSanitizer. Runs every entry point, every method (auto, direct, gemm) with 1,
+ * 2 and 3 threads, over the shapes the Python tests use
  * (stride 1-3, padding 0-2, K = 1, kernel == padded input, non-square, batch 1, one channel,
  * rows wide and narrow enough for every code path), compares against a naive forward and a
- * naive backward written here, and checks the argument errors. Exit status 0 only if all agree.
+ * naive backward written here, checks that an image's forward output is bit-identical alone and
+ * in a batch, and checks the argument errors. Exit status 0 only if all agree.
  * The buffers are allocated to their exact sizes, so any overrun is an ASan report.
  */
 #include "conv.h"
@@ -33,6 +35,15 @@ static float frand(void)
     rng_state ^= rng_state >> 7;
     rng_state ^= rng_state << 17;
     return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* 0 <= rnd(m) < m */
+static int64_t rnd(int64_t m)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (int64_t)((rng_state >> 11) % (uint64_t)m);
 }
 
 static float *fill(int64_t count)
@@ -106,29 +117,62 @@ static void run_case(int64_t n, int64_t c, int64_t k, int64_t h, int64_t w, int6
     double *rdw = malloc((size_t)nw * sizeof(double)), *rdb = malloc((size_t)k * sizeof(double));
     if (!ry || !rdx || !rdw || !rdb) exit(2);
 
+#define SHAPE_FMT "shape n%ld c%ld k%ld %ldx%ld kernel %ldx%ld stride %ld,%ld pad %ld,%ld"
+#define SHAPE_ARGS (long)n, (long)c, (long)k, (long)h, (long)w, (long)kh, (long)kw, (long)sh, \
+                   (long)sw, (long)ph, (long)pw
+    static const int methods[] = {CONV_METHOD_AUTO, CONV_METHOD_DIRECT, CONV_METHOD_GEMM};
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         const float *bb = with_bias ? b : NULL;
         ref_all(&s, OH, OW, x, wt, bb, dy, ry, rdx, rdw, rdb);
         rc = conv_forward(&s, x, wt, bb, y);
-        CHECK(rc == CONV_OK && close_enough(y, ry, ny, 1e-4),
-              "forward rc %d shape n%ld c%ld k%ld %ldx%ld kernel %ldx%ld stride %ld,%ld pad %ld,%ld",
-              rc, (long)n, (long)c, (long)k, (long)h, (long)w, (long)kh, (long)kw, (long)sh,
-              (long)sw, (long)ph, (long)pw);
+        CHECK(rc == CONV_OK && close_enough(y, ry, ny, 1e-4), "forward rc %d " SHAPE_FMT, rc,
+              SHAPE_ARGS);
         rc = conv_forward_naive(&s, x, wt, bb, yn);
         CHECK(rc == CONV_OK && close_enough(yn, ry, ny, 1e-4), "forward_naive rc %d", rc);
+        for (int mi = 0; mi < 3; mi++)
+            for (int t = 1; t <= 3; t++) {
+                rc = conv_forward_ex(&s, x, wt, bb, y, t, methods[mi]);
+                CHECK(rc == CONV_OK && close_enough(y, ry, ny, 1e-4),
+                      "forward_ex method %d threads %d rc %d " SHAPE_FMT, methods[mi], t, rc,
+                      SHAPE_ARGS);
+                /* the last image alone: bit-identical to its place in the batch */
+                conv_shape one = s;
+                one.n = 1;
+                const int64_t per = k * OH * OW;
+                rc = conv_forward_ex(&one, x + (n - 1) * c * h * w, wt, bb, yn, t, methods[mi]);
+                CHECK(rc == CONV_OK && memcmp(yn, y + (n - 1) * per, (size_t)per * sizeof(float)) == 0,
+                      "forward_ex method %d threads %d: image alone differs " SHAPE_FMT,
+                      methods[mi], t, SHAPE_ARGS);
+            }
     }
     rc = conv_backward_input(&s, dy, wt, dx);
-    CHECK(rc == CONV_OK && close_enough(dx, rdx, nx, 1e-4),
-          "backward_input rc %d shape n%ld c%ld k%ld %ldx%ld kernel %ldx%ld stride %ld,%ld pad %ld,%ld",
-          rc, (long)n, (long)c, (long)k, (long)h, (long)w, (long)kh, (long)kw, (long)sh, (long)sw,
-          (long)ph, (long)pw);
+    CHECK(rc == CONV_OK && close_enough(dx, rdx, nx, 1e-4), "backward_input rc %d " SHAPE_FMT, rc,
+          SHAPE_ARGS);
     rc = conv_backward_weight(&s, x, dy, dw, db);
     CHECK(rc == CONV_OK && close_enough(dw, rdw, nw, 1e-4) && close_enough(db, rdb, k, 1e-4),
-          "backward_weight rc %d shape n%ld c%ld k%ld %ldx%ld kernel %ldx%ld stride %ld,%ld pad %ld,%ld",
-          rc, (long)n, (long)c, (long)k, (long)h, (long)w, (long)kh, (long)kw, (long)sh, (long)sw,
-          (long)ph, (long)pw);
+          "backward_weight rc %d " SHAPE_FMT, rc, SHAPE_ARGS);
     rc = conv_backward_weight(&s, x, dy, dw, NULL); /* db is optional */
     CHECK(rc == CONV_OK && close_enough(dw, rdw, nw, 1e-4), "backward_weight db=NULL rc %d", rc);
+    for (int mi = 0; mi < 3; mi++)
+        for (int t = 1; t <= 3; t++) {
+            rc = conv_backward_ex(&s, x, dy, wt, dx, dw, db, t, methods[mi]);
+            CHECK(rc == CONV_OK && close_enough(dx, rdx, nx, 1e-4) &&
+                      close_enough(dw, rdw, nw, 1e-4) && close_enough(db, rdb, k, 1e-4),
+                  "backward_ex method %d threads %d rc %d " SHAPE_FMT, methods[mi], t, rc,
+                  SHAPE_ARGS);
+            rc = conv_backward_ex(&s, NULL, dy, wt, dx, NULL, NULL, t, methods[mi]);
+            CHECK(rc == CONV_OK && close_enough(dx, rdx, nx, 1e-4),
+                  "backward_ex dx only method %d threads %d rc %d", methods[mi], t, rc);
+            rc = conv_backward_ex(&s, x, dy, NULL, NULL, dw, NULL, t, methods[mi]);
+            CHECK(rc == CONV_OK && close_enough(dw, rdw, nw, 1e-4),
+                  "backward_ex dw only method %d threads %d rc %d", methods[mi], t, rc);
+        }
+    rc = conv_backward_naive(&s, x, dy, wt, dx, dw, db);
+    CHECK(rc == CONV_OK && close_enough(dx, rdx, nx, 1e-4) && close_enough(dw, rdw, nw, 1e-4) &&
+              close_enough(db, rdb, k, 1e-4),
+          "backward_naive rc %d " SHAPE_FMT, rc, SHAPE_ARGS);
+#undef SHAPE_FMT
+#undef SHAPE_ARGS
 
     free(x); free(wt); free(b); free(dy); free(y); free(yn); free(dx); free(dw); free(db);
     free(ry); free(rdx); free(rdw); free(rdb);
@@ -151,6 +195,27 @@ static void bad_arguments(void)
     CHECK(conv_backward_input(&ok, yb, wb, NULL) == CONV_ENULL, "bwd_in dx NULL");
     CHECK(conv_backward_weight(&ok, xb, yb, NULL, bb) == CONV_ENULL, "bwd_w dw NULL");
     CHECK(conv_backward_weight(&ok, NULL, yb, wb, bb) == CONV_ENULL, "bwd_w x NULL");
+    CHECK(conv_backward_ex(&ok, xb, NULL, wb, xb, wb, bb, 1, 0) == CONV_ENULL, "bwd_ex dy NULL");
+    CHECK(conv_backward_ex(&ok, xb, yb, NULL, xb, wb, bb, 1, 0) == CONV_ENULL, "bwd_ex wt NULL");
+    CHECK(conv_backward_ex(&ok, NULL, yb, wb, xb, wb, bb, 1, 0) == CONV_ENULL, "bwd_ex x NULL");
+    CHECK(conv_backward_ex(&ok, NULL, yb, NULL, NULL, NULL, NULL, 1, 0) == CONV_OK, "bwd_ex none");
+    CHECK(conv_backward_naive(&ok, xb, yb, wb, NULL, wb, bb) == CONV_ENULL, "bwd_naive dx NULL");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 0, 0) == CONV_ETHREADS, "fwd_ex threads 0");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, -3, 0) == CONV_ETHREADS, "fwd_ex threads < 0");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 1, 3) == CONV_EMETHOD, "fwd_ex method 3");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 1, -1) == CONV_EMETHOD, "fwd_ex method -1");
+    CHECK(conv_backward_ex(&ok, xb, yb, wb, xb, wb, bb, 0, 0) == CONV_ETHREADS, "bwd_ex threads");
+    CHECK(conv_backward_ex(&ok, xb, yb, wb, xb, wb, bb, 1, 7) == CONV_EMETHOD, "bwd_ex method");
+    CHECK(conv_method(&ok, CONV_PART_FORWARD) == CONV_METHOD_DIRECT, "method fat-like");
+    CHECK(conv_method(&ok, 3) == -CONV_EMETHOD, "method bad part");
+    CHECK(conv_method(NULL, 0) == -CONV_ENULL, "method NULL");
+    {
+        const conv_shape many = {1, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1};
+        CHECK(conv_method(&many, CONV_PART_FORWARD) == CONV_METHOD_GEMM, "method many channels");
+        CHECK(conv_method(&many, CONV_PART_BACKWARD_INPUT) == CONV_METHOD_GEMM, "method bwd in");
+        CHECK(conv_method(&many, CONV_PART_BACKWARD_WEIGHT) == CONV_METHOD_GEMM, "method bwd w");
+    }
+    CHECK(conv_max_threads() >= 1, "max threads");
 
 #define EXPECT(field, value, code)                                                             \
     do {                                                                                       \
@@ -161,6 +226,10 @@ static void bad_arguments(void)
         CHECK(conv_forward_naive(&s, xb, wb, bb, yb) == (code), "naive " #field);             \
         CHECK(conv_backward_input(&s, yb, wb, xb) == (code), "bwd_in " #field);               \
         CHECK(conv_backward_weight(&s, xb, yb, wb, bb) == (code), "bwd_w " #field);           \
+        CHECK(conv_forward_ex(&s, xb, wb, bb, yb, 2, 2) == (code), "fwd_ex " #field);         \
+        CHECK(conv_backward_ex(&s, xb, yb, wb, xb, wb, bb, 2, 1) == (code), "bwd_ex " #field); \
+        CHECK(conv_backward_naive(&s, xb, yb, wb, xb, wb, bb) == (code), "bwd_naive " #field); \
+        CHECK((code) == CONV_OK || conv_method(&s, 0) == -(code), "method " #field);          \
     } while (0)
     EXPECT(n, 0, CONV_EEXTENT);
     EXPECT(c_in, -1, CONV_EEXTENT);
@@ -184,7 +253,7 @@ static void bad_arguments(void)
     EXPECT(stride_h, INT64_MAX, CONV_OK); /* one output row: legal */
 #undef EXPECT
 
-    for (int code = -2; code < 10; code++) CHECK(conv_strerror(code) != NULL, "strerror");
+    for (int code = -2; code < 12; code++) CHECK(conv_strerror(code) != NULL, "strerror");
     CHECK(strcmp(conv_strerror(99), "unknown error") == 0, "strerror unknown");
     CHECK(strstr(conv_build_info(), "compiler=") != NULL, "build_info");
 }
@@ -211,6 +280,13 @@ int main(void)
         {1, 2, 2, 7, 24, 2, 2, 1, 1, 0, 0},    /* OW == 23 */
         {1, 1, 3, 5, 10, 2, 2, 1, 1, 0, 0},    /* OW == 9: the narrow chunk */
         {2, 2, 3, 6, 6, 6, 6, 1, 1, 2, 2},
+        {2, 9, 13, 11, 21, 3, 3, 1, 1, 1, 1},  /* GEMM by shape: tails of MR and NR */
+        {3, 8, 8, 5, 7, 3, 2, 2, 3, 1, 2},     /* GEMM by shape, strided, padded */
+        {1, 7, 20, 30, 40, 3, 3, 1, 1, 1, 1},  /* several im2col blocks */
+        {2, 16, 16, 9, 9, 5, 5, 2, 2, 2, 2},
+        {1, 1, 6, 8, 8, 6, 7, 2, 1, 0, 0},     /* kernel wider than most im2col runs */
+        {3, 4, 4, 6, 38, 3, 38, 3, 1, 1, 0},   /* kernel as wide as the input */
+        {1, 3, 1, 11, 6, 7, 8, 1, 1, 0, 1},
     };
     const size_t ncases = sizeof cases / sizeof cases[0];
     int combos = 0;
@@ -228,12 +304,24 @@ int main(void)
                         run_case(1, 1, 1, 4, 11, kh, 2, sh, sw, ph, pw);
                         combos += 2;
                     }
+    /* random small geometries (the Python tests' hypothesis strategy, with a fixed seed):
+     * kernels up to the padded input, rows narrow and wide */
+    int randoms = 0;
+    for (int i = 0; i < 40; i++) {
+        const int64_t n = 1 + rnd(3), c = 1 + rnd(5), k = 1 + rnd(9), sh = 1 + rnd(3),
+                      sw = 1 + rnd(3), ph = rnd(3), pw = rnd(3), h = 1 + rnd(12),
+                      w = 1 + rnd(45);
+        const int64_t kh = 1 + rnd(h + 2 * ph);
+        const int64_t kw = rnd(5) == 0 ? w + 2 * pw : 1 + rnd(w + 2 * pw < 7 ? w + 2 * pw : 7);
+        run_case(n, c, k, h, w, kh, kw, sh, sw, ph, pw);
+        randoms++;
+    }
     bad_arguments();
     if (failures) {
         fprintf(stderr, "sanitize: %d check(s) failed\n", failures);
         return 1;
     }
-    printf("sanitize: %zu shapes, %d stride/padding combinations, argument checks: all OK\n",
-           ncases, combos);
+    printf("sanitize: %zu shapes, %d stride/padding combinations, %d random shapes (each with "
+           "every method and 1-3 threads), argument checks: all OK\n", ncases, combos, randoms);
     return 0;
 }

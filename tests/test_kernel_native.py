@@ -8,7 +8,8 @@ import pytest
 from convbench._native import ffi, lib
 
 ENTRY_POINTS = ["conv_forward", "conv_forward_naive", "conv_backward_input",
-                "conv_backward_weight"]
+                "conv_backward_weight", "conv_forward_ex", "conv_backward_ex",
+                "conv_backward_naive"]
 
 
 def shape(**over):
@@ -24,14 +25,22 @@ def shape(**over):
 def buffers():
     """Valid buffers for the default shape (big enough for every argument of every call)."""
     big = np.zeros(2 * 4 * 8 * 9 + 64, np.float32)
-    return [ffi.from_buffer("float[]", np.zeros_like(big)) for _ in range(4)]
+    return [ffi.from_buffer("float[]", np.zeros_like(big)) for _ in range(6)]
 
 
-def call(name, s, ptrs):
+#: pointer arguments of each entry point, and which of them may be NULL
+NARGS = {"conv_backward_input": 3, "conv_forward_ex": 4, "conv_backward_ex": 6,
+         "conv_backward_naive": 6}
+OPTIONAL = {"conv_forward": {2}, "conv_forward_naive": {2}, "conv_backward_weight": {3},
+            "conv_forward_ex": {2}, "conv_backward_naive": {5}, "conv_backward_ex": {3, 4, 5}}
+
+
+def call(name, s, ptrs, threads=1, method=0):
     fn = getattr(lib, name)
-    if name == "conv_backward_input":      # (s, dy, wt, dx)
-        return fn(s, ptrs[0], ptrs[1], ptrs[2])
-    return fn(s, ptrs[0], ptrs[1], ptrs[2], ptrs[3])
+    n = NARGS.get(name, 4)
+    if name in ("conv_forward_ex", "conv_backward_ex"):
+        return fn(s, *ptrs[:n], threads, method)
+    return fn(s, *ptrs[:n])
 
 
 def message(code):
@@ -40,7 +49,9 @@ def message(code):
 
 def test_constants_come_from_the_header():
     assert (lib.CONV_OK, lib.CONV_ENULL, lib.CONV_EEXTENT, lib.CONV_ESTRIDE, lib.CONV_EPADDING,
-            lib.CONV_EKERNEL, lib.CONV_EOVERFLOW, lib.CONV_ENOMEM) == (0, 1, 2, 3, 4, 5, 6, 7)
+            lib.CONV_EKERNEL, lib.CONV_EOVERFLOW, lib.CONV_ENOMEM, lib.CONV_ETHREADS,
+            lib.CONV_EMETHOD) == (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+    assert (lib.CONV_METHOD_AUTO, lib.CONV_METHOD_DIRECT, lib.CONV_METHOD_GEMM) == (0, 1, 2)
 
 
 def test_strerror():
@@ -52,13 +63,16 @@ def test_strerror():
     assert "kernel is larger than the padded input" in message(lib.CONV_EKERNEL)
     assert "overflows int64" in message(lib.CONV_EOVERFLOW)
     assert "allocation" in message(lib.CONV_ENOMEM)
-    for code in (-1, 8, 1000, 2**31 - 1):
+    assert "threads" in message(lib.CONV_ETHREADS)
+    assert "method" in message(lib.CONV_EMETHOD)
+    for code in (-1, 10, 1000, 2**31 - 1):
         assert message(code) == "unknown error"
 
 
 def test_build_info_string():
     text = ffi.string(lib.conv_build_info()).decode()
     assert "compiler=" in text and "flags=" in text and "isa=" in text
+    assert "openmp=" in text and "methods=direct gemm" in text
 
 
 @pytest.mark.parametrize("name", ENTRY_POINTS)
@@ -70,13 +84,54 @@ def test_valid_call_succeeds(name):
 def test_null_pointers(name):
     ptrs = buffers()
     assert call(name, ffi.NULL, ptrs) == lib.CONV_ENULL
-    nargs = 3 if name == "conv_backward_input" else 4
-    optional = {"conv_forward": 2, "conv_forward_naive": 2, "conv_backward_weight": 3}.get(name)
-    for i in range(nargs):
+    for i in range(NARGS.get(name, 4)):
         p = list(ptrs)
         p[i] = ffi.NULL
-        expected = lib.CONV_OK if i == optional else lib.CONV_ENULL   # bias / db may be NULL
+        expected = lib.CONV_OK if i in OPTIONAL.get(name, ()) else lib.CONV_ENULL  # bias / db
         assert call(name, shape(), p) == expected, i
+
+
+def test_backward_ex_optional_outputs():
+    """(x, dy, wt, dx, dw, db): dx NULL skips the input gradient (x then unused unless dw is
+    wanted), dw NULL skips the weight gradient (wt unused unless dx is wanted)."""
+    x, dy, wt, dx, dw, db = buffers()
+    N = ffi.NULL
+    assert lib.conv_backward_ex(shape(), N, dy, wt, dx, N, N, 1, 0) == lib.CONV_OK
+    assert lib.conv_backward_ex(shape(), x, dy, N, N, dw, db, 1, 0) == lib.CONV_OK
+    assert lib.conv_backward_ex(shape(), N, dy, N, N, N, db, 1, 0) == lib.CONV_OK
+    assert lib.conv_backward_ex(shape(), N, dy, N, N, N, N, 1, 0) == lib.CONV_OK
+    assert lib.conv_backward_ex(shape(), N, dy, wt, dx, dw, db, 1, 0) == lib.CONV_ENULL
+    assert lib.conv_backward_ex(shape(), x, dy, N, dx, dw, db, 1, 0) == lib.CONV_ENULL
+
+
+@pytest.mark.parametrize("name", ["conv_forward_ex", "conv_backward_ex"])
+def test_threads_and_method_checked(name):
+    ptrs = buffers()
+    for t in (0, -1, -2**31):
+        assert call(name, shape(), ptrs, threads=t) == lib.CONV_ETHREADS
+    for m in (-1, 3, 99):
+        assert call(name, shape(), ptrs, method=m) == lib.CONV_EMETHOD
+    for m in (lib.CONV_METHOD_AUTO, lib.CONV_METHOD_DIRECT, lib.CONV_METHOD_GEMM):
+        for t in (1, 2, 5):
+            assert call(name, shape(), ptrs, threads=t, method=m) == lib.CONV_OK
+    # a bad shape is reported before a bad thread count
+    assert call(name, shape(n=0), ptrs, threads=0) == lib.CONV_EEXTENT
+
+
+def test_method_dispatch():
+    assert lib.conv_method(shape(), lib.CONV_PART_FORWARD) == lib.CONV_METHOD_DIRECT
+    many = shape(c_in=64, c_out=64, kh=3, kw=3)
+    for part in (lib.CONV_PART_FORWARD, lib.CONV_PART_BACKWARD_INPUT,
+                 lib.CONV_PART_BACKWARD_WEIGHT):
+        assert lib.conv_method(many, part) == lib.CONV_METHOD_GEMM
+        assert lib.conv_method(shape(c_in=1, c_out=1), part) == lib.CONV_METHOD_DIRECT
+        # never the batch size
+        assert lib.conv_method(shape(c_in=64, c_out=64, n=1), part) == \
+            lib.conv_method(shape(c_in=64, c_out=64, n=10**6), part)
+    assert lib.conv_method(shape(), 3) == -lib.CONV_EMETHOD
+    assert lib.conv_method(shape(n=0), 0) == -lib.CONV_EEXTENT
+    assert lib.conv_method(ffi.NULL, 0) == -lib.CONV_ENULL
+    assert lib.conv_max_threads() >= 1
 
 
 @pytest.mark.parametrize("name", ENTRY_POINTS)
