@@ -49,6 +49,21 @@ def karp_flatt(s: float, p: int) -> float:
     return (1.0 / s - 1.0 / p) / (1.0 - 1.0 / p)
 
 
+def roofline_columns(time_s: float, gbs: float, flops: float, nbytes: float, roof: dict,
+                     cores: int) -> dict:
+    """Where a point stands against the machine's roofline on `cores` cores:
+    roofline_s = max(FLOPs / peak, bytes / bandwidth), roofline_frac = roofline_s / time_s
+    (1 = at the bound), bw_frac = achieved GB/s / the bandwidth of that many cores (near 1:
+    memory bandwidth is full, more ranks on these cores cannot help)."""
+    bw = {int(k): float(v) for k, v in roof["bandwidth_gbs_by_cores"].items()}
+    k = min(max(1, cores), max(bw))
+    usable = min(max(1, cores), int(roof.get("cores") or cores))
+    bound = max(flops / (float(roof["peak_gflops_1core"]) * 1e9 * usable), nbytes / (bw[k] * 1e9))
+    ok = time_s is not None and time_s > 0
+    return {"roofline_s": bound, "roofline_frac": bound / time_s if ok else math.nan,
+            "bw_frac": gbs / bw[k] if ok and gbs == gbs else math.nan}
+
+
 def add_scaling(rows: list[dict], mode: str) -> list[dict]:
     """Fill speedup, efficiency and karp_flatt in summary rows (each with procs, time_s,
     status, verified); returns new dicts. The baseline is the smallest good P."""

@@ -197,6 +197,15 @@ def _save(path: Path, record: dict) -> None:
         raise ConvbenchError(f"cannot write the machine cache {str(path)!r}: {e}") from None
 
 
+def cached() -> dict | None:
+    """The cached roofline of this machine, or None: never measures (sweeps use this)."""
+    path = cache_file()
+    record = _load(path)
+    if record is not None:
+        record["cache_file"] = str(path)
+    return record
+
+
 def roofline(refresh: bool = False, **measure_args) -> dict:
     """This machine's roofline: the cached measurement, or a new one (cached) when there is
     none, it is unreadable or from another CPU, or refresh is true. measure_args go to

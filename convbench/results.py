@@ -31,7 +31,7 @@ RANK_COLUMNS = [
 SUMMARY_COLUMNS = [
     "mode", "pass", "data", "procs", "batch", "images_per_rank", "repeats",
     "time_s", "time_min_s", "time_max_s", "compute_s", "comm_s",
-    "speedup", "efficiency", "karp_flatt", "gflops", "gbs",
+    "speedup", "efficiency", "karp_flatt", "gflops", "gbs", "roofline_s", "roofline_frac", "bw_frac",
     "mem_total_mb", "mem_max_rank_mb", "mem_rank0_mb", "mem_data_mb", "mem_per_rank_mb",
     "output_shape", "checksum", "oversubscribed", "idle_ranks", "hosts", "launch_s",
     "verified", "status", "reason",

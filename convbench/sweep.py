@@ -8,6 +8,7 @@ marked failed and gets no speedup.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -250,6 +251,7 @@ def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | 
         "mpi": {"mpiexec": mpi.path, "vendor": mpi.vendor, "launcher_version": mpi.version,
                 "library": None, "slots": n_slots},
         "environment": environment.describe(),
+        "roofline": _roofline(),
         "sessions": [],
     }
     if submitting:
@@ -308,6 +310,27 @@ def plan_from_manifest(m: dict, out: str) -> SweepPlan:
     )
 
 
+def _roofline() -> dict | None:
+    """This machine's cached roofline ('convbench machine' measures it), or None."""
+    from . import machine
+    try:
+        return machine.cached()
+    except Exception:       # a broken cache must not stop a sweep
+        return None
+
+
+def add_roofline(row: dict, plan: SweepPlan, roof: dict | None) -> None:
+    """GFLOP/s and GB/s against the roofline of the cores the point used (one machine)."""
+    t = row.get("time_s")
+    if not roof or plan.hostfile or plan.launcher != "mpiexec" or t is None or math.isnan(t):
+        return
+    wl = plan.workload_at(row["procs"])
+    cores = row["procs"] * plan.threads
+    row.update(analysis.roofline_columns(row["time_s"], row.get("gbs", math.nan),
+                                         wl.flops(plan.pass_), wl.bytes_moved(plan.pass_), roof,
+                                         cores))
+
+
 def record_hosts(manifest: dict, procs: int, ranks: list[dict]) -> None:
     """manifest["hosts"][host][P] = ranks of the P-rank point that ran on host."""
     hosts = manifest.setdefault("hosts", {})
@@ -357,6 +380,7 @@ def _execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Pat
                        hostfile=plan.hostfile, mpi_args=plan.mpi_args, timeout=plan.timeout,
                        env=env, ppn=plan.ppn, bind=plan.bind)
             outcomes[p] = o
+            add_roofline(o.row, plan, manifest.get("roofline"))
             record_hosts(manifest, p, o.result.get("ranks", []))
             session["points_run"].append(p)
             if o.result.get("mpi_library") and not manifest["mpi"].get("library"):

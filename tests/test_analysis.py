@@ -39,3 +39,15 @@ def test_repeat_times_is_max_over_ranks_and_median():
     assert analysis.repeat_times([[1.0, 3.0], [2.0, 1.0]]) == [2.0, 3.0]
     assert analysis.median([3.0, 1.0, 2.0, math.nan]) == 2.0
     assert math.isnan(analysis.median([]))
+
+
+def test_roofline_columns_by_hand():
+    roof = {"peak_gflops_1core": 80.0, "bandwidth_gbs_by_cores": {"1": 16.0, "2": 20.0}, "cores": 2}
+    # memory bound on 2 cores: 4e9 bytes / 20 GB/s = 0.2 s > 1e9 FLOPs / 160 GFLOP/s
+    c = analysis.roofline_columns(0.4, 10.0, 1e9, 4e9, roof, cores=2)
+    assert c["roofline_s"] == pytest.approx(0.2) and c["roofline_frac"] == pytest.approx(0.5)
+    assert c["bw_frac"] == pytest.approx(0.5)
+    # compute bound on 1 core; 8 cores use the largest measured bandwidth and 2 cores of peak
+    assert analysis.roofline_columns(1.0, 1.0, 8e10, 1e6, roof, cores=1)["roofline_s"] == pytest.approx(1.0)
+    assert analysis.roofline_columns(1.0, 1.0, 8e10, 1e6, roof, cores=8)["roofline_s"] == pytest.approx(0.5)
+    assert math.isnan(analysis.roofline_columns(math.nan, 1.0, 1, 1, roof, 1)["roofline_frac"])

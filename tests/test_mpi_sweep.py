@@ -172,3 +172,22 @@ def test_placement_flags_per_vendor():
         ["o", "-n", "4", "--map-by", "ppr:2:node:OVERSUBSCRIBE", "--bind-to", "core", "p"]
     assert launcher.IntelLauncher("i").command(2, prog, ppn=1, bind="core") == \
         ["i", "-n", "2", "-ppn", "1", "-genv", "I_MPI_PIN_DOMAIN", "core", "p"]
+
+
+def test_points_are_placed_against_the_cached_roofline(tmp_path, monkeypatch):
+    from convbench import machine
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    res = run_sweep(tmp_path / "none", procs=(1,))
+    [row] = read_csv(res.path / "summary.csv")
+    assert row["roofline_frac"] == ""                        # no cache: nothing is measured
+    path = machine.cache_file()
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"peak_gflops_1core": 50.0, "bandwidth_gbs_by_cores": {"1": 10.0, "2": 15.0},
+                                "cores": 2, "cpu_model": machine.cpu_model()}))
+    res = run_sweep(tmp_path / "cached", procs=(1, 2))
+    rows = read_csv(res.path / "summary.csv")
+    manifest = json.loads((res.path / "manifest.json").read_text())
+    assert manifest["roofline"]["peak_gflops_1core"] == 50.0
+    for r in rows:
+        assert float(r["bw_frac"]) == pytest.approx(float(r["gbs"]) / {1: 10.0, 2: 15.0}[int(r["procs"])])
+        assert 0 < float(r["roofline_frac"]) and float(r["roofline_s"]) > 0
