@@ -20,6 +20,7 @@ def _version(dist: str) -> str | None:
 
 
 def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else platform.processor()."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -27,7 +28,7 @@ def cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def mem_available_bytes() -> int | None:

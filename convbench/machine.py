@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -52,24 +51,9 @@ def cache_file() -> Path:
     return Path(base) / "convbench" / "machine.json"
 
 
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux), else platform.processor()."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def core_count() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+# one definition of each, shared with the manifest and the launcher
+from .environment import cpu_model  # noqa: E402
+from .launcher import local_slots as core_count  # noqa: E402
 
 
 # ---- the measurements -----------------------------------------------------------------------

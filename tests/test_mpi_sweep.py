@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 
 import numpy as np
 import pytest
 
 from convbench import datagen, kernel, launcher, sweep
-from convbench.workload import Workload, preset
+from convbench.workload import preset
 
 pytestmark = pytest.mark.mpi
 
