@@ -55,13 +55,25 @@ def roofline_columns(time_s: float, gbs: float, flops: float, nbytes: float, roo
     roofline_s = max(FLOPs / peak, bytes / bandwidth), roofline_frac = roofline_s / time_s
     (1 = at the bound), bw_frac = achieved GB/s / the bandwidth of that many cores (near 1:
     memory bandwidth is full, more ranks on these cores cannot help)."""
-    bw = {int(k): float(v) for k, v in roof["bandwidth_gbs_by_cores"].items()}
-    k = min(max(1, cores), max(bw))
-    usable = min(max(1, cores), int(roof.get("cores") or cores))
-    bound = max(flops / (float(roof["peak_gflops_1core"]) * 1e9 * usable), nbytes / (bw[k] * 1e9))
+    bound = roofline_bound(flops, nbytes, roof, cores)
     ok = time_s is not None and time_s > 0
     return {"roofline_s": bound, "roofline_frac": bound / time_s if ok else math.nan,
-            "bw_frac": gbs / bw[k] if ok and gbs == gbs else math.nan}
+            "bw_frac": gbs / _bandwidth(roof, cores) if ok and gbs == gbs else math.nan}
+
+
+def _bandwidth(roof: dict, cores: int) -> float:
+    """GB/s measured with `cores` cores (the largest measured count if more)."""
+    bw = {int(k): float(v) for k, v in roof["bandwidth_gbs_by_cores"].items()}
+    return bw[min(max(1, cores), max(bw))]
+
+
+def roofline_bound(flops: float, nbytes: float, roof: dict, cores: int = 1) -> float:
+    """The roofline bound of a computation on `cores` cores: max(FLOPs / peak, bytes /
+    bandwidth), peak = cores x the single-core peak (at most the machine's cores), bandwidth
+    measured with that many cores. `roof` is convbench.machine.roofline()'s record."""
+    usable = min(max(1, cores), int(roof.get("cores") or cores))
+    return max(flops / (float(roof["peak_gflops_1core"]) * 1e9 * usable),
+               nbytes / (_bandwidth(roof, cores) * 1e9))
 
 
 def add_scaling(rows: list[dict], mode: str) -> list[dict]:

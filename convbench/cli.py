@@ -129,11 +129,13 @@ def _finish(result, title: str) -> None:
         _fail(f"{len(result.failed)} of {len(result.rows)} point(s) failed; logs in {result.path}/points", 1)
 
 
-def _sweep(mode: str, wl, procs: tuple[int, ...], pass_: str, data: str, repeats: int,
+def _sweep(mode: str, wl, procs: tuple[int, ...], *, pass_: str, data: str, repeats: int,
            warmup: int, out: Path, timeout: float, hostfile: Path | None, mpiexec: str | None,
-           mpi_args: str, no_verify: bool, force: bool, fail_fast: bool, decomp: str = "batch",
-           backend: str = "convbench", images: Path | None = None, threads: int = 1,
-           ppn: int | None = None, bind_to: str | None = None, launcher: str = "mpiexec") -> None:
+           mpi_args: str, no_verify: bool, force: bool, fail_fast: bool, decomp: str,
+           backend: str, images: Path | None, threads: int, ppn: int | None,
+           bind_to: str | None, launcher: str) -> None:
+    """The sweep commands' shared options (keyword-only: the commands pass them by name) ->
+    a SweepPlan, run with the live progress display, then the table and the exit status."""
     from . import report, sweep
     try:
         extra = tuple(shlex.split(mpi_args))
@@ -190,9 +192,10 @@ def strong(
     if resume:
         return _resume("strong", resume)
     wl = _workload(preset, config, "fat", batch, seed)
-    _sweep("strong", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
-           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast, decomp, backend, images, threads,
-           ppn, bind_to, launcher)
+    _sweep("strong", wl, _parse_procs(procs), fail_fast=fail_fast, pass_=pass_, data=data, repeats=repeats, warmup=warmup, out=out,
+           timeout=timeout, hostfile=hostfile, mpiexec=mpiexec, mpi_args=mpi_args,
+           no_verify=no_verify, force=force, decomp=decomp, backend=backend, images=images,
+           threads=threads, ppn=ppn, bind_to=bind_to, launcher=launcher)
 
 
 @app.command()
@@ -233,9 +236,10 @@ def weak(
     if resume:
         return _resume("weak", resume)
     wl = _workload(preset, config, "light", per_rank, seed, batch_flag="--per-rank")
-    _sweep("weak", wl, _parse_procs(procs), pass_, data, repeats, warmup, out, timeout,
-           hostfile, mpiexec, mpi_args, no_verify, force, fail_fast, decomp, backend, images, threads,
-           ppn, bind_to, launcher)
+    _sweep("weak", wl, _parse_procs(procs), fail_fast=fail_fast, pass_=pass_, data=data, repeats=repeats, warmup=warmup, out=out,
+           timeout=timeout, hostfile=hostfile, mpiexec=mpiexec, mpi_args=mpi_args,
+           no_verify=no_verify, force=force, decomp=decomp, backend=backend, images=images,
+           threads=threads, ppn=ppn, bind_to=bind_to, launcher=launcher)
 
 
 @app.command()
@@ -270,9 +274,10 @@ def run(
     if resume:
         return _resume("run", resume)
     wl = _workload(preset, config, "fat", batch, seed)
-    _sweep("run", wl, (n,), pass_, data, repeats, warmup, out, timeout, hostfile, mpiexec,
-           mpi_args, no_verify, force, False, decomp, backend, images, threads, ppn, bind_to,
-           launcher)
+    _sweep("run", wl, (n,), fail_fast=False, pass_=pass_, data=data, repeats=repeats, warmup=warmup, out=out,
+           timeout=timeout, hostfile=hostfile, mpiexec=mpiexec, mpi_args=mpi_args,
+           no_verify=no_verify, force=force, decomp=decomp, backend=backend, images=images,
+           threads=threads, ppn=ppn, bind_to=bind_to, launcher=launcher)
 
 
 @app.command()

@@ -52,6 +52,7 @@ def cache_file() -> Path:
 
 
 # one definition of each, shared with the manifest and the launcher
+from .analysis import roofline_bound  # noqa: E402
 from .environment import cpu_model  # noqa: E402
 from .launcher import local_slots as core_count  # noqa: E402
 
@@ -208,11 +209,5 @@ def roofline(refresh: bool = False, **measure_args) -> dict:
     return record
 
 
-def bound_seconds(flops: float, nbytes: float, roof: dict, cores: int = 1) -> float:
-    """The roofline bound of a computation on `cores` cores: max(FLOPs / peak, bytes /
-    bandwidth), peak = cores x the single-core peak, bandwidth measured with that many cores
-    (the largest measured count if more)."""
-    bw = roof["bandwidth_gbs_by_cores"]
-    k = min(max(1, cores), max(bw))
-    usable = min(max(1, cores), int(roof.get("cores") or cores))
-    return max(flops / (roof["peak_gflops_1core"] * 1e9 * usable), nbytes / (bw[k] * 1e9))
+# one definition of the bound, shared with the sweeps' roofline columns
+bound_seconds = roofline_bound

@@ -81,9 +81,8 @@ def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
     """Launch one point and collect it. KeyboardInterrupt passes through (ranks killed)."""
     d = point_dir(sweep_dir, spec.procs)
     spec_path, out_path, log_path = d / "spec.json", d / "result.json", d / "mpiexec.log"
-    for stale in (out_path,):
-        if stale.exists():
-            stale.unlink()
+    if out_path.exists():         # a result left by an earlier session of this point
+        out_path.unlink()
     write_json(spec_path, spec.to_json())
     program = [sys.executable, "-m", "convbench.worker", str(spec_path), str(out_path)]
     argv = mpi.command(spec.procs, program, oversubscribe=oversubscribe, hostfile=hostfile,
