@@ -9,7 +9,9 @@ A thin wrapper of convbench.kernelbench (what `convbench kernels` runs): forward
 (dx, dw, db) of "fat" (x (N, 3, 1024, 1024), w (3, 3, 3, 3); N = 8 here, 80 in the full
 workload) and "light" (x (160000, 1, 32, 32), w (1, 1, 3, 3)), stride 1, no padding; every
 implementation on the same data, repeats interleaved; median, min-max, GFLOP/s and the fraction
-of this machine's roofline bound (`convbench machine`, measured once and cached).
+of this machine's roofline bound, its peak (one-thread float32 matmul) and bandwidth
+(c = a + b) measured in the same run just before the kernels (`--cached-roofline`: the
+`convbench machine` cache instead).
 """
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ def parse_args(argv=None):
     p.add_argument("--no-naive", action="store_true", help="skip the naive kernel")
     p.add_argument("--only", choices=["fat", "light"], action="append",
                    help="run only this workload (repeatable)")
+    p.add_argument("--cached-roofline", action="store_true",
+                   help="use `convbench machine`'s cached roofline instead of measuring the peak "
+                        "and the bandwidth in this run")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--csv", metavar="PATH", help="also write the results as CSV")
     args = p.parse_args(argv)
@@ -57,7 +62,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     batches = {"fat": args.fat_batch, "light": args.light_batch}
     try:
-        roof = machine.roofline()
+        if args.cached_roofline:
+            roof = machine.roofline()
+        else:
+            print("measuring the roofline (matmul peak, c = a + b bandwidth) ...", file=sys.stderr,
+                  flush=True)
+            roof = machine.measure(max_cores=max(kernelbench.parse_threads(args.threads)))
+            roof["source"] = "this run"
         rows = []
         for name in args.only or ["fat", "light"]:
             wl = kernelbench.parse_shape(name).with_batch(batches[name])

@@ -425,12 +425,20 @@ def kernels(
     repeats: Annotated[int, typer.Option(help="Timed repeats, interleaved across implementations.")] = 5,
     budget: Annotated[float, typer.Option(help="Seconds of timed runs after which a slow implementation sits out the remaining repeats.")] = 30.0,
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the results to this CSV file.")] = None,
+    roofline: Annotated[str, typer.Option(help="run: measure the peak (one-thread float32 matmul) and the bandwidth (c = a + b) in this run, just before the kernels; cached: use 'convbench machine''s cached measurement.")] = "run",
 ) -> None:
     """Kernel microbenchmark: time (median, min-max), GFLOP/s, GB/s and the fraction of this
     machine's roofline bound, for convbench's kernel and the others, measured in one run."""
     from . import kernelbench, machine
     kernelbench.benchmark(shape, pass_, threads, compare, repeats, budget)  # validate first
-    roof = machine.roofline()
+    if roofline not in ("run", "cached"):
+        raise UsageError(f"--roofline must be run or cached, got {roofline!r}")
+    if roofline == "cached":
+        roof = machine.roofline()
+    else:
+        with err_console.status("measuring the roofline (matmul peak, c = a + b bandwidth)"):
+            roof = machine.measure(max_cores=max(kernelbench.parse_threads(threads)))
+        roof["source"] = "this run"
     with err_console.status("measuring") as status:
         rows, notes = kernelbench.benchmark(shape, pass_, threads, compare, repeats, budget,
                                             roof, progress=status.update)

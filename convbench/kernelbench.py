@@ -340,8 +340,10 @@ def roofline_title(roof: dict | None) -> str:
         return "no roofline"
     bw = ", ".join(f"{k} core{'s' if k > 1 else ''} {v:.1f}"
                    for k, v in sorted(roof["bandwidth_gbs_by_cores"].items()))
+    when = ("measured in this run" if roof.get("source") == "this run"
+            else f"measured {roof.get('measured_at', '?')}")
     return (f"roofline: peak {roof['peak_gflops_1core']:.1f} GFLOP/s a core, bandwidth "
-            f"{bw} GB/s ({roof.get('cpu_model', '?')}, measured {roof.get('measured_at', '?')})")
+            f"{bw} GB/s ({roof.get('cpu_model', '?')}, {when})")
 
 
 # ---- exporters ---------------------------------------------------------------------------------

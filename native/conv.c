@@ -105,6 +105,7 @@ typedef int32_t vi __attribute__((vector_size(32)));
 #define VH L        /* the narrower chunk, for rows narrower than VW */
 #define OCB 4  /* output channels per direct forward block */
 #define RMAX 4 /* output rows per direct forward block */
+#define FWD_NV 4 /* vectors of columns per direct forward block, at most */
 #ifndef ROWS1
 #define ROWS1 4
 #endif
@@ -112,7 +113,7 @@ typedef int32_t vi __attribute__((vector_size(32)));
 #define ROWS2 2
 #endif
 #ifndef ROWS3
-#define ROWS3 3
+#define ROWS3 1
 #endif
 #ifndef NVC1
 #define NVC1 2
@@ -121,16 +122,21 @@ typedef int32_t vi __attribute__((vector_size(32)));
 #define NVC2 2
 #endif
 #ifndef NVC3
-#define NVC3 1
+#define NVC3 3
 #endif
 #define MR 6   /* GEMM micro-kernel: rows (output channels) */
 #define NR VW  /* GEMM micro-kernel: columns (pixels) */
 #define PBMAX 1024 /* GEMM: the most pixels per im2col block */
 #define KB 256     /* GEMM: the reduction block */
+#ifndef KBI
+#define KBI 128    /* implicit GEMM: the reduction block (its B rows, two lines each, in L1) */
+#endif
 #define GEMM_MIN_M 8   /* auto: GEMM needs at least this many output rows */
 #define GEMM_MIN_KD 32 /* and a reduction at least this long (c_in * kh * kw) */
 #define MIN_THREAD_FLOPS 4.0e6 /* the least work worth another thread */
 #define TB 4  /* kernel columns per backward-weight block */
+#define DX_PLACE_MAX 65536 /* direct dx: the largest padded dy image (floats) worth a copy */
+#define BAND_ROWS 16 /* direct backward of a large image: rows per band (dx then dw) */
 
 /* ------------------------------------------------------------------------------------------
  * Messages and build information
@@ -327,6 +333,10 @@ static inline void copy_row(float *restrict d, const float *restrict s, int64_t 
         return;
     }
 #endif
+    if (n < 16) {
+        for (int64_t i = 0; i < n; i++) d[i] = s[i];
+        return;
+    }
     memcpy(d, s, (size_t)n * sizeof(float));
 }
 
@@ -384,7 +394,7 @@ CONV_INLINE void fwd_chunk(const int ocb, const int R, const int vw, const int64
 #if CONV_VEC
     const int nv = vw / L;
     const vf zero = {0};
-    vf acc[OCB][RMAX][NV];
+    vf acc[OCB][RMAX][FWD_NV];
     UNROLL
     for (int o = 0; o < ocb; o++)
         UNROLL
@@ -401,7 +411,7 @@ CONV_INLINE void fwd_chunk(const int ocb, const int R, const int vw, const int64
                 for (int o = 0; o < ocb; o++) wv[o] = VBC(wr[o * wstr + kw]);
                 UNROLL
                 for (int r = 0; r < R; r++) {
-                    vf xv[NV];
+                    vf xv[FWD_NV];
                     UNROLL
                     for (int j = 0; j < nv; j++) {
                         if (sw == 1) {
@@ -431,7 +441,7 @@ CONV_INLINE void fwd_chunk(const int ocb, const int R, const int vw, const int64
             for (int j = 0; j < nv; j++) VST(y0 + o * yplane + r * yrs + j * L, acc[o][r][j] + bo);
     }
 #else
-    float acc[OCB][RMAX][VW];
+    float acc[OCB][RMAX][FWD_NV * L];
     UNROLL
     for (int o = 0; o < ocb; o++)
         UNROLL
@@ -444,7 +454,7 @@ CONV_INLINE void fwd_chunk(const int ocb, const int R, const int vw, const int64
             for (int64_t kw = 0; kw < KW; kw++) {
                 UNROLL
                 for (int r = 0; r < R; r++) {
-                    float xv[VW];
+                    float xv[FWD_NV * L];
                     for (int v = 0; v < vw; v++) xv[v] = xr[r * xrs + kw + v * sw];
                     UNROLL
                     for (int o = 0; o < ocb; o++) {
@@ -493,27 +503,27 @@ CONV_INLINE void fwd_rows(const int ocb, const int R, const int nvc, const int64
                           const float *restrict xrow, const int64_t xrs, const int64_t xplane,
                           const int64_t W, const float *restrict w, const int64_t wstr,
                           const int64_t cin, const int64_t KH, const int64_t KW,
-                          const float *restrict b, float *restrict yrow, const int64_t yplane,
-                          const int64_t OW)
+                          const float *restrict b, float *restrict yrow, const int64_t ys,
+                          const int64_t yplane, const int64_t OW)
 {
     const int64_t cw = nvc * L; /* columns per chunk */
     if (OW >= cw) {
         for (int64_t ow = 0; ow < OW; ow += cw) {
             const int64_t o0 = ow + cw <= OW ? ow : OW - cw;
             fwd_chunk(ocb, R, nvc * L, sw, xrow + o0 * sw, xrs, xplane, W, w, wstr, cin, KH, KW,
-                      b, yrow + o0, OW, yplane);
+                      b, yrow + o0, ys, yplane);
         }
     } else if (OW >= VH) {
         for (int64_t ow = 0; ow < OW; ow += VH) {
             const int64_t o0 = ow + VH <= OW ? ow : OW - VH;
             fwd_chunk(ocb, R, VH, sw, xrow + o0 * sw, xrs, xplane, W, w, wstr, cin, KH, KW, b,
-                      yrow + o0, OW, yplane);
+                      yrow + o0, ys, yplane);
         }
     } else {
         for (int r = 0; r < R; r++)
             for (int64_t ow = 0; ow < OW; ow++)
                 fwd_pixel(ocb, xrow + r * xrs + ow * sw, xplane, W, w, wstr, cin, KH, KW, b,
-                          yrow + r * OW + ow, yplane);
+                          yrow + r * ys + ow, yplane);
     }
 }
 
@@ -526,17 +536,19 @@ static const int block_rows[OCB + 1] = {1, ROWS1, ROWS2, ROWS3, 1};
 static void fwd_rows_dispatch(int ocb, int R, int64_t sw, const float *restrict xrow,
                               int64_t xrs, int64_t xplane, int64_t W, const float *restrict w,
                               int64_t wstr, int64_t cin, int64_t KH, int64_t KW,
-                              const float *restrict b, float *restrict yrow, int64_t yplane,
-                              int64_t OW)
+                              const float *restrict b, float *restrict yrow, int64_t ys,
+                              int64_t yplane, int64_t OW)
 {
 #define CONV_FWD_CASE(N, RR, NVC)                                                              \
     if (ocb == N && R == RR) {                                                                 \
-        if (sw == 1 && KW == 3) /* the common 3-wide kernel, fully unrolled */                 \
-            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, cin, KH, 3, b, yrow, yplane, OW); \
+        if (sw == 1 && KW == 3 && KH == 3 && cin == 3) /* RGB-like input, fully unrolled */     \
+            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, 3, 3, 3, b, yrow, ys, yplane, OW); \
+        else if (sw == 1 && KW == 3) /* the common 3-wide kernel, its rows unrolled */          \
+            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, cin, KH, 3, b, yrow, ys, yplane, OW); \
         else if (sw == 1)                                                                      \
-            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, cin, KH, KW, b, yrow, yplane, OW); \
+            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, cin, KH, KW, b, yrow, ys, yplane, OW); \
         else                                                                                   \
-            fwd_rows(N, RR, NVC, sw, xrow, xrs, xplane, W, w, wstr, cin, KH, KW, b, yrow, yplane, OW); \
+            fwd_rows(N, RR, NVC, sw, xrow, xrs, xplane, W, w, wstr, cin, KH, KW, b, yrow, ys, yplane, OW); \
         return;                                                                                \
     }
 #if NV > 1
@@ -559,15 +571,124 @@ static void fwd_rows_dispatch(int ocb, int R, int64_t sw, const float *restrict 
 #undef CONV_FWD_CASE
 }
 
+#if CONV_VEC
+/* Method DIRECT, one input channel, 3 x 3, stride 1 (the sliding-row kernel): every input row
+ * is loaded once (three shifted vectors per vector of columns) and meets the three output
+ * rows it belongs to, with the nine weights in registers; a(j) holds output row i-2, bm(j)
+ * row i-1 and c(j) row i while input row i is read. Each output still sums kh, kw in order
+ * from zero and adds the bias last, exactly as fwd_chunk does, so the results are the same
+ * bits whichever of the two computes them. */
+CONV_INLINE void c1_step(const int ns, const int doA, const int doB, const int doC,
+                         const float *restrict xr, const int64_t last, const vf *restrict wv,
+                         vf *restrict a, vf *restrict bm, vf *restrict c)
+{
+    const vf zero = {0};
+    vf na[4], nb[4], nc[4];
+    UNROLL
+    for (int j = 0; j < ns; j++) {
+        na[j] = doA ? bm[j] : zero; /* (only the sums begun in earlier steps are read) */
+        nb[j] = doB ? c[j] : zero;
+        nc[j] = zero;
+    }
+    UNROLL
+    for (int kw = 0; kw < 3; kw++) {
+        const vf w0 = wv[kw], w1 = wv[3 + kw], w2 = wv[6 + kw];
+        UNROLL
+        for (int j = 0; j < ns; j++) {
+            vf s = VLD(xr + (j == ns - 1 ? last : j * L) + kw);
+            INREG(s);
+            if (doA) na[j] += w2 * s;
+            if (doB) nb[j] += w1 * s;
+            if (doC) nc[j] += w0 * s;
+        }
+    }
+    UNROLL
+    for (int j = 0; j < ns; j++) {
+        a[j] = na[j];
+        bm[j] = nb[j];
+        c[j] = nc[j];
+    }
+}
+
+CONV_INLINE void c1_store(const int ns, const vf *restrict a, const int64_t last, const vf bias,
+                          float *restrict yr)
+{
+    UNROLL
+    for (int j = 0; j < ns; j++) VST(yr + (j == ns - 1 ? last : j * L), a[j] + bias);
+}
+
+/* Output rows [oh0, oh1) (oh1 > oh0) of one output plane, ns vectors of columns: vector j at
+ * column j*L, the last at `last` (which may overlap the one before it). */
+CONV_INLINE void c1_strip(const int ns, const float *restrict x, const int64_t W,
+                          const int64_t last, const vf *restrict wv, const vf bias,
+                          float *restrict y, const int64_t ys, const int64_t oh0,
+                          const int64_t oh1)
+{
+    vf a[4], bm[4], c[4];
+    const int64_t n = oh1 - oh0;
+    c1_step(ns, 0, 0, 1, x + oh0 * W, last, wv, a, bm, c);
+    if (n == 1) {
+        c1_step(ns, 0, 1, 0, x + (oh0 + 1) * W, last, wv, a, bm, c);
+        c1_step(ns, 1, 0, 0, x + (oh0 + 2) * W, last, wv, a, bm, c);
+        c1_store(ns, a, last, bias, y + oh0 * ys);
+        return;
+    }
+    c1_step(ns, 0, 1, 1, x + (oh0 + 1) * W, last, wv, a, bm, c);
+    for (int64_t i = oh0 + 2; i < oh1; i++) {
+        c1_step(ns, 1, 1, 1, x + i * W, last, wv, a, bm, c);
+        c1_store(ns, a, last, bias, y + (i - 2) * ys);
+    }
+    c1_step(ns, 1, 1, 0, x + oh1 * W, last, wv, a, bm, c);
+    c1_store(ns, a, last, bias, y + (oh1 - 2) * ys);
+    c1_step(ns, 1, 0, 0, x + (oh1 + 1) * W, last, wv, a, bm, c);
+    c1_store(ns, a, last, bias, y + (oh1 - 1) * ys);
+}
+
+/* Rows [oh0, oh1) of one output plane from one input plane (OW >= L): strips of four vectors
+ * (the last strip overlapping the one before when OW is not a multiple of 4L); narrower rows
+ * are one strip of ceil(OW / L) vectors, the last of them overlapping. Four vectors by three
+ * rows are twelve independent sums, enough to keep both FMA units busy. */
+static void fwd33_c1(const float *restrict x, int64_t W, const float *restrict w9, float b,
+                     float *restrict y, int64_t ys, int64_t OW, int64_t oh0, int64_t oh1)
+{
+    if (oh1 <= oh0) return;
+    vf wv[9];
+    for (int k = 0; k < 9; k++) wv[k] = VBC(w9[k]);
+    const vf bias = VBC(b);
+    if (OW >= 4 * L) {
+        for (int64_t c0 = 0; c0 < OW; c0 += 4 * L) {
+            const int64_t o0 = c0 + 4 * L <= OW ? c0 : OW - 4 * L;
+            c1_strip(4, x + o0, W, 3 * L, wv, bias, y + o0, ys, oh0, oh1);
+        }
+        return;
+    }
+    const int64_t last = OW - L;
+    switch ((OW + L - 1) / L) {
+    case 1: c1_strip(1, x, W, last, wv, bias, y, ys, oh0, oh1); break;
+    case 2: c1_strip(2, x, W, last, wv, bias, y, ys, oh0, oh1); break;
+    case 3: c1_strip(3, x, W, last, wv, bias, y, ys, oh0, oh1); break;
+    default: c1_strip(4, x, W, last, wv, bias, y, ys, oh0, oh1); break;
+    }
+}
+#endif
+
 /* Output rows [oh0, oh1) of one image: y (cout x OH x OW) = x (cin x H x W) correlated with
  * w, no padding, (+ b). Every tap of every output lies inside x. */
 static void fwd_core_rows(int64_t cin, int64_t H, int64_t W, int64_t cout, int64_t KH,
                           int64_t KW, int64_t sh, int64_t sw, int64_t OH, int64_t OW,
                           int64_t oh0, int64_t oh1, const float *restrict x,
-                          const float *restrict w, const float *restrict b, float *restrict y)
+                          const float *restrict w, const float *restrict b, float *restrict y,
+                          int64_t ys, int64_t yplane)
 {
-    const int64_t xplane = H * W, yplane = OH * OW, wstr = cin * KH * KW;
+    const int64_t xplane = H * W, wstr = cin * KH * KW;
     const int64_t xrs = OH > 1 ? sh * W : 0; /* (sh * W may overflow when there is one row) */
+#if CONV_VEC
+    if (cin == 1 && KH == 3 && KW == 3 && sh == 1 && sw == 1 && OW >= L) {
+        for (int64_t oc = 0; oc < cout; oc++)
+            fwd33_c1(x, W, w + oc * 9, b ? b[oc] : 0.0f, y + oc * yplane, ys, OW, oh0, oh1);
+        return;
+    }
+#endif
     for (int64_t oc = 0; oc < cout; oc += OCB) {
         const int ocb = (int)(cout - oc < OCB ? cout - oc : OCB);
         const int R = block_rows[ocb];
@@ -577,10 +698,10 @@ static void fwd_core_rows(int64_t cin, int64_t H, int64_t W, int64_t cout, int64
         int64_t oh = oh0;
         for (; oh + R <= oh1 && R > 1; oh += R)
             fwd_rows_dispatch(ocb, R, sw, x + oh * xrs, xrs, xplane, W, wo, wstr, cin, KH, KW,
-                              bo, yo + oh * OW, yplane, OW);
+                              bo, yo + oh * ys, ys, yplane, OW);
         for (; oh < oh1; oh++) /* the last rows of the range, one at a time */
             fwd_rows_dispatch(ocb, 1, sw, x + oh * xrs, xrs, xplane, W, wo, wstr, cin, KH, KW,
-                              bo, yo + oh * OW, yplane, OW);
+                              bo, yo + oh * ys, ys, yplane, OW);
     }
 }
 
@@ -795,6 +916,94 @@ static void gemm_block_mul(int64_t M, int64_t Kd, const float *restrict ap,
     }
 }
 
+/* Method GEMM at stride 1 without im2col (an "implicit GEMM"): row k = (ic, kh, kw) of the
+ * B block for the nv*L output pixels at (oh, ow0) lies in the (padded) image itself, at
+ * base + off[k] with base = xp + oh*wp + ow0 and off[k] = (ic*hp + kh)*wp + kw. The tile is
+ * gemm_tile's, reading B through off[]: every output is the same FMA chain over k = 0..Kd-1
+ * in order, through the same float sums, then + bias, so the bits equal the im2col path's. */
+CONV_INLINE void gemm_itile(const int nv, const float *restrict ap, const float *restrict base,
+                            const int64_t *restrict off, int64_t kn, int first,
+                            float *restrict acc_out, int64_t lda)
+{
+#if CONV_VEC
+    const vf zero = {0};
+    vf acc[MR][NV];
+    UNROLL
+    for (int o = 0; o < MR; o++)
+        UNROLL
+        for (int j = 0; j < nv; j++) acc[o][j] = first ? zero : VLD(acc_out + o * lda + j * L);
+    for (int64_t k = 0; k < kn; k++) {
+        const float *restrict bk = base + off[k];
+        vf bv[NV];
+        UNROLL
+        for (int j = 0; j < nv; j++) bv[j] = VLD(bk + j * L);
+        UNROLL
+        for (int o = 0; o < MR; o++) {
+            const vf av = VBC(ap[k * MR + o]);
+            UNROLL
+            for (int j = 0; j < nv; j++) acc[o][j] += av * bv[j];
+        }
+    }
+    UNROLL
+    for (int o = 0; o < MR; o++)
+        UNROLL
+        for (int j = 0; j < nv; j++) VST(acc_out + o * lda + j * L, acc[o][j]);
+#else
+    float acc[MR][NR];
+    const int w = nv * L;
+    for (int o = 0; o < MR; o++)
+        for (int v = 0; v < w; v++) acc[o][v] = first ? 0.0f : acc_out[o * lda + v];
+    for (int64_t k = 0; k < kn; k++) {
+        const float *restrict bk = base + off[k];
+        for (int o = 0; o < MR; o++) {
+            const float av = ap[k * MR + o];
+            for (int v = 0; v < w; v++) acc[o][v] += av * bk[v];
+        }
+    }
+    for (int o = 0; o < MR; o++)
+        for (int v = 0; v < w; v++) acc_out[o * lda + v] = acc[o][v];
+#endif
+}
+
+/* Output rows [oh0, oh1) of one image (M x OH x OW, plane P; OW >= L) from the image xp
+ * (rows of wp floats, padding already in it): column blocks of NR pixels, then of L, the last
+ * block overlapping the one before when the row ends inside it (identical values). acc is
+ * round_up(M, MR) x NR floats of scratch. */
+static void gemm_implicit_rows(int64_t M, int64_t Kd, const float *restrict ap,
+                               const float *restrict xp, int64_t wp,
+                               const int64_t *restrict off, const float *restrict bias,
+                               int64_t OW, int64_t P, int64_t oh0, int64_t oh1,
+                               float *restrict y, float *restrict acc)
+{
+    const int64_t panels = (M + MR - 1) / MR;
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+        for (int64_t ow0 = 0; ow0 < OW;) {
+            const int wide = OW - ow0 >= NR;
+            const int64_t c0 = wide || OW - ow0 >= L ? ow0 : OW - L;
+            const float *restrict base = xp + oh * wp + c0;
+            for (int64_t k0 = 0; k0 < Kd; k0 += KBI) {
+                const int64_t kn = Kd - k0 < KBI ? Kd - k0 : KBI;
+                for (int64_t pa = 0; pa < panels; pa++) {
+                    if (wide)
+                        gemm_itile(NV, ap + (pa * Kd + k0) * MR, base, off + k0, kn, k0 == 0,
+                                   acc + pa * MR * NR, NR);
+                    else
+                        gemm_itile(1, ap + (pa * Kd + k0) * MR, base, off + k0, kn, k0 == 0,
+                                   acc + pa * MR * NR, NR);
+                }
+            }
+            const int64_t w = wide ? NR : L;
+            for (int64_t m = 0; m < M; m++) {
+                const float bo = bias ? bias[m] : 0.0f;
+                const float *restrict a = acc + m * NR;
+                float *restrict ym = y + m * P + oh * OW + c0;
+                for (int64_t v = 0; v < w; v++) ym[v] = a[v] + bo;
+            }
+            ow0 = c0 + w;
+        }
+    }
+}
+
 /* dwt[k][0:NR] += sum_{p < np} cols[k][p] * dyt[p][0:NR] for k < MR rows (dyt row stride
  * ldt, cols row stride ldc); dwt row stride ldt. */
 static void gemm_wtile(const float *restrict cols, int64_t ldc, const float *restrict dyt,
@@ -1002,6 +1211,7 @@ int conv_max_threads(void)
  * (no overflow for any int64 total). */
 static int64_t split_at(int64_t total, int64_t parts, int64_t idx)
 {
+    if (parts == 1) return idx == 0 ? 0 : total; /* the common case, without a division */
     const int64_t q = total / parts, r = total % parts;
     return idx * q + (idx < r ? idx : r);
 }
@@ -1086,11 +1296,25 @@ int conv_forward_ex(const conv_shape *s, const float *x, const float *wt, const 
     (void)T;
 #endif
     float *ap = NULL;
-    const int64_t ldc = m == CONV_METHOD_GEMM ? gemm_block(Kd) : 0;
+    int64_t *off = NULL;
+    /* GEMM at stride 1 reads the image in place (gemm_implicit_rows) instead of im2col */
+    const int implicit = m == CONV_METHOD_GEMM && sh == 1 && sw == 1 && OW >= L;
+    const int64_t ldc = m == CONV_METHOD_GEMM && !implicit ? gemm_block(Kd) : 0;
     if (m == CONV_METHOD_GEMM) {
         ap = alloc_floats((K + MR - 1) / MR * MR * Kd);
         if (ap == NULL) return CONV_ENOMEM;
         pack_a_fwd(K, Kd, wt, ap);
+    }
+    if (implicit) {
+        off = (int64_t *)malloc((size_t)Kd * sizeof(int64_t));
+        if (off == NULL) {
+            free(ap);
+            return CONV_ENOMEM;
+        }
+        for (int64_t ic = 0; ic < C; ic++)
+            for (int64_t kh = 0; kh < KH; kh++)
+                for (int64_t kw = 0; kw < KW; kw++)
+                    off[(ic * KH + kh) * KW + kw] = (ic * hp + kh) * wp + kw;
     }
     int failed = 0;
 #ifdef _OPENMP
@@ -1098,20 +1322,34 @@ int conv_forward_ex(const conv_shape *s, const float *x, const float *wt, const 
 #endif
     {
         const int t = THREAD_ID(), nt = THREAD_COUNT();
-        float *scratch = NULL;
-        if (m == CONV_METHOD_GEMM)
+        float *scratch = NULL, *sums = NULL;
+        if (implicit) {
+            sums = alloc_floats((K + MR - 1) / MR * MR * NR);
+            if (padded) scratch = zeroed_floats(C * hp * wp);
+        } else if (m == CONV_METHOD_GEMM) {
             scratch = alloc_floats((Kd + (K + MR - 1) / MR * MR) * ldc); /* cols, sums */
-        else if (padded)
+        } else if (padded) {
             scratch = zeroed_floats(C * hp * wp);
-        if ((m == CONV_METHOD_GEMM || padded) && scratch == NULL) {
+        }
+        if ((((m == CONV_METHOD_GEMM && !implicit) || padded) && scratch == NULL) ||
+            (implicit && sums == NULL)) {
             failed = 1;
         } else {
             int64_t last = -1;
-            for (int64_t it = split_at(items, nt, t); it < split_at(items, nt, t + 1); it++) {
-                const int64_t i = it / R, r = it % R;
+            const int64_t it1 = split_at(items, nt, t + 1);
+            for (int64_t it = split_at(items, nt, t); it < it1; it++) {
+                const int64_t i = R == 1 ? it : it / R, r = R == 1 ? 0 : it % R;
                 const float *xi = x + i * C * H * W;
                 float *yi = y + i * K * P;
-                if (m == CONV_METHOD_GEMM) {
+                if (implicit) {
+                    if (padded) {
+                        if (last != i) place(C, H, W, xi, ph, pw, 1, 1, hp, wp, scratch);
+                        last = i;
+                        xi = scratch;
+                    }
+                    gemm_implicit_rows(K, Kd, ap, xi, wp, off, b, OW, P, split_at(OH, R, r),
+                                       split_at(OH, R, r + 1), yi, sums);
+                } else if (m == CONV_METHOD_GEMM) {
                     const int64_t e = split_at(P, R, r + 1);
                     for (int64_t p = split_at(P, R, r); p < e; p += ldc) {
                         const int64_t np = e - p < ldc ? e - p : ldc;
@@ -1126,13 +1364,15 @@ int conv_forward_ex(const conv_shape *s, const float *x, const float *wt, const 
                         xi = scratch;
                     }
                     fwd_core_rows(C, hp, wp, K, KH, KW, sh, sw, OH, OW, split_at(OH, R, r),
-                                  split_at(OH, R, r + 1), xi, wt, b, yi);
+                                  split_at(OH, R, r + 1), xi, wt, b, yi, OW, P);
                 }
             }
         }
         free(scratch);
+        free(sums);
     }
     free(ap);
+    free(off);
     return failed ? CONV_ENOMEM : CONV_OK;
 }
 
@@ -1141,14 +1381,132 @@ int conv_forward(const conv_shape *s, const float *x, const float *wt, const flo
     return conv_forward_ex(s, x, wt, b, y, 1, CONV_METHOD_AUTO);
 }
 
+/* Backward-input, direct method, stride 1, pad <= k - 1, without a padded copy of dy: rows
+ * [h0, h1) of dx for one image. dx[ic][ih][iw] = sum over oc, a, b of
+ * dy[oc][ih - top + a][iw - left + b] * wa[ic][oc][a][b] (wa: the kernel flipped, its channel
+ * axes swapped; top = kh - 1 - pad_h, left = kw - 1 - pad_w), taps outside dy being zero.
+ * The interior, where every tap lies inside dy, is fwd_core_rows() on dy itself, written into
+ * dx in place; the frame around it (kh - 1 - pad rows and kw - 1 - pad columns on each side)
+ * sums the taps inside dy one pixel at a time, in the same oc, a, b order. */
+static void dx_frame_pixel(int64_t K, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                           int64_t top, int64_t left, const float *restrict dy,
+                           const float *restrict wic, int64_t ih, int64_t iw,
+                           float *restrict out)
+{
+    float sum = 0.0f;
+    for (int64_t oc = 0; oc < K; oc++)
+        for (int64_t a = 0; a < KH; a++) {
+            const int64_t r = ih - top + a;
+            if (r < 0 || r >= OH) continue;
+            for (int64_t b = 0; b < KW; b++) {
+                const int64_t c = iw - left + b;
+                if (c < 0 || c >= OW) continue;
+                sum += dy[(oc * OH + r) * OW + c] * wic[(oc * KH + a) * KW + b];
+            }
+        }
+    *out = sum;
+}
+
+static void dx_frame_rows(int64_t C, int64_t K, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                          int64_t KH, int64_t KW, int64_t ph, int64_t pw,
+                          const float *restrict dy, const float *restrict wa,
+                          float *restrict dx, int64_t h0, int64_t h1)
+{
+    const int64_t top = KH - 1 - ph, left = KW - 1 - pw;
+    const int64_t ihn = OH >= KH ? OH - KH + 1 : 0, iwn = OW >= KW ? OW - KW + 1 : 0;
+    const int64_t r0 = h0 > top ? h0 : top, r1 = h1 < top + ihn ? h1 : top + ihn;
+    const int inner = iwn > 0 && r1 > r0;
+    if (inner)
+        fwd_core_rows(K, OH, OW, C, KH, KW, 1, 1, ihn, iwn, r0 - top, r1 - top, dy, wa, NULL,
+                      dx + top * W + left, W, H * W);
+    for (int64_t ic = 0; ic < C; ic++) {
+        const float *restrict wic = wa + ic * K * KH * KW;
+        float *restrict dxc = dx + ic * H * W;
+        for (int64_t ih = h0; ih < h1; ih++) {
+            const int row_inner = inner && ih >= r0 && ih < r1;
+            for (int64_t iw = 0; iw < W; iw++) {
+                if (row_inner && iw == left) iw = left + iwn; /* skip the interior */
+                if (iw >= W) break;
+                dx_frame_pixel(K, OH, OW, KH, KW, top, left, dy, wic, ih, iw, dxc + ih * W + iw);
+            }
+        }
+    }
+}
+
 /* One thread's share of the weight gradient of image rows [oh0, oh1), direct method:
  * acc[k] += the kernel tap k's sum (lanes: nw * VW floats of scratch). */
 #if CONV_VEC
-/* The 3x3 stride-1 weight gradient of one (oc, ic) pair over dy rows [b0, b1), one chunk of L
- * columns at c: lane[(kh*3 + kw)*VW + v] += sum of dy[oh][c+v] * x[oh+kh][c+v+kw]. Each x row
+/* The 3x3 stride-1 weight gradient of one (oc, ic) pair over dy rows [b0, b1):
+ * lane[(kh*3 + kw)*VW + v] += sum over rows and columns c of dy[oh][c] * x[oh+kh][c+kw], in
+ * L lanes. The traversal is row-major (consecutive addresses, as the prefetchers like): `rb`
+ * dy rows at a time, each x row of the step loaded once (three shifted vectors) for every dy
+ * row it meets. A row whose width is not a multiple of L ends with a chunk overlapping the one
+ * before, its already-counted lanes masked off bitwise (a select, not a multiply by 0:
+ * 0 * inf is NaN). */
+CONV_INLINE void bww33_step(const int rb, const int masked, const float *restrict dyr,
+                            const float *restrict xr, const int64_t OW, const int64_t wp,
+                            const vi mask, vf acc[3][3])
+{
+    vf d[3];
+    UNROLL
+    for (int q = 0; q < rb; q++) {
+        d[q] = VLD(dyr + q * OW);
+        INREG(d[q]);
+    }
+    UNROLL
+    for (int xrow = 0; xrow < rb + 2; xrow++)
+        UNROLL
+        for (int kw = 0; kw < 3; kw++) {
+            vf sx = VLD(xr + xrow * wp + kw);
+            INREG(sx);
+            UNROLL
+            for (int q = 0; q < rb; q++) {
+                const int kh = xrow - q;
+                if (kh < 0 || kh > 2) continue;
+                if (masked)
+                    acc[kh][kw] += (vf)((vi)(d[q] * sx) & mask);
+                else
+                    acc[kh][kw] += d[q] * sx;
+            }
+        }
+}
+
+CONV_INLINE void bww33_rows(const int rb, const float *restrict dyr, const float *restrict xr,
+                            const int64_t OW, const int64_t wp, const vi mask, const int rem,
+                            vf acc[3][3])
+{
+    int64_t c = 0;
+    for (; c + L <= OW; c += L) bww33_step(rb, 0, dyr + c, xr + c, OW, wp, mask, acc);
+    if (rem) bww33_step(rb, 1, dyr + OW - L, xr + OW - L, OW, wp, mask, acc);
+}
+
+static void bww33_row(const float *restrict dyp, const float *restrict xp, int64_t b0, int64_t b1,
+                  int64_t OW, int64_t wp, float *restrict lane)
+{
+    const vi lane0 = {0, 1, 2, 3, 4, 5, 6, 7};
+    const int rem = (int)(OW % L);
+    const vi mask = lane0 >= (L - rem); /* the lanes of the last chunk not counted before */
+    const vf zero = {0};
+    vf acc[3][3];
+    UNROLL
+    for (int i = 0; i < 3; i++)
+        UNROLL
+        for (int j = 0; j < 3; j++) acc[i][j] = zero;
+    int64_t oh = b0;
+    for (; oh + 3 <= b1; oh += 3) bww33_rows(3, dyp + oh * OW, xp + oh * wp, OW, wp, mask, rem, acc);
+    for (; oh < b1; oh++) bww33_rows(1, dyp + oh * OW, xp + oh * wp, OW, wp, mask, rem, acc);
+    UNROLL
+    for (int i = 0; i < 3; i++)
+        UNROLL
+        for (int j = 0; j < 3; j++)
+            VST(lane + (i * 3 + j) * VW, VLD(lane + (i * 3 + j) * VW) + acc[i][j]);
+}
+
+/* The same, column-major (for narrow images, whose rows all stay in L1): one chunk of L
+ * columns at c, walking down the rows: lane[(kh*3 + kw)*VW + v] += sum of dy[oh][c+v] * x[oh+kh][c+v+kw]. Each x row
  * is loaded once for the three kernel rows it meets (6 loads for 9 FMAs); with `masked`, the
  * lanes the previous chunk already counted are masked off bitwise (0 * inf would be NaN). */
-CONV_INLINE void bww33_chunk(const int masked, const float *restrict dyp,
+CONV_INLINE void bww33c_chunk(const int masked, const float *restrict dyp,
                              const float *restrict xp, const int64_t b0, const int64_t b1,
                              const int64_t OW, const int64_t wp, const vi mask,
                              float *restrict lane)
@@ -1189,17 +1547,25 @@ CONV_INLINE void bww33_chunk(const int masked, const float *restrict dyp,
             VST(lane + (i * 3 + j) * VW, VLD(lane + (i * 3 + j) * VW) + acc[i][j]);
 }
 
-static void bww33(const float *restrict dyp, const float *restrict xp, int64_t b0, int64_t b1,
+static void bww33_col(const float *restrict dyp, const float *restrict xp, int64_t b0, int64_t b1,
                   int64_t OW, int64_t wp, float *restrict lane)
 {
     const vi lane0 = {0, 1, 2, 3, 4, 5, 6, 7};
     const int rem = (int)(OW % L);
     const vi mask = lane0 >= (L - rem); /* the lanes of the last chunk not counted before */
     int64_t c = 0;
-    for (; c + L <= OW; c += L) bww33_chunk(0, dyp + c, xp + c, b0, b1, OW, wp, mask, lane);
-    if (rem) bww33_chunk(1, dyp + OW - L, xp + OW - L, b0, b1, OW, wp, mask, lane);
+    for (; c + L <= OW; c += L) bww33c_chunk(0, dyp + c, xp + c, b0, b1, OW, wp, mask, lane);
+    if (rem) bww33c_chunk(1, dyp + OW - L, xp + OW - L, b0, b1, OW, wp, mask, lane);
 }
 #endif
+
+/* The sum of VW lanes as a pairwise tree (independent adds, not one long dependent chain). */
+static inline float lane_sum(const float *restrict a)
+{
+    float sum = 0.0f;
+    for (int v = 0; v < VW; v++) sum += a[v];
+    return sum;
+}
 
 static void bww_direct_rows(const conv_shape *s, int64_t OH, int64_t OW, const float *xi,
                             int64_t hp, int64_t wp, const float *dyi, int64_t oh0, int64_t oh1,
@@ -1209,16 +1575,20 @@ static void bww_direct_rows(const conv_shape *s, int64_t OH, int64_t OW, const f
                   sw = s->stride_w, nw = K * C * KH * KW;
     memset(lanes, 0, (size_t)(nw * VW) * sizeof(float));
     /* rows per band: the band's dy rows and x rows stay in cache across the kernel taps */
-    int64_t band = (int64_t)49152 / (K * OW + C * (sh < hp ? sh : hp) * wp + 1);
+    int64_t band = (int64_t)65536 / (K * OW + C * (sh < hp ? sh : hp) * wp + 1);
+    if (band > 3) band -= band % 3; /* whole steps of the 3x3 kernel's three rows */
     if (band < 1) band = 1;
     for (int64_t b0 = oh0; b0 < oh1; b0 += band) {
         const int64_t b1 = b0 + band < oh1 ? b0 + band : oh1;
 #if CONV_VEC
         if (KH == 3 && KW == 3 && sh == 1 && sw == 1 && OW >= L) {
+            /* a band whose x rows fit in half of L1 is walked down its columns (each x row
+             * loaded once for all nine taps); wider ones row by row (as the prefetchers like) */
+            const int narrow = (b1 - b0 + 2) * wp <= 4096;
             for (int64_t oc = 0; oc < K; oc++)
                 for (int64_t ic = 0; ic < C; ic++)
-                    bww33(dyi + oc * OH * OW, xi + ic * hp * wp, b0, b1, OW, wp,
-                          lanes + (oc * C + ic) * 9 * VW);
+                    (narrow ? bww33_col : bww33_row)(dyi + oc * OH * OW, xi + ic * hp * wp, b0, b1,
+                                                     OW, wp, lanes + (oc * C + ic) * 9 * VW);
             continue;
         }
 #endif
@@ -1233,9 +1603,7 @@ static void bww_direct_rows(const conv_shape *s, int64_t OH, int64_t OW, const f
                     }
     }
     for (int64_t k = 0; k < nw; k++) {
-        float sum = 0.0f;
-        for (int v = 0; v < VW; v++) sum += lanes[k * VW + v];
-        acc[k] += (double)sum;
+        acc[k] += (double)lane_sum(lanes + k * VW);
     }
 }
 
@@ -1276,9 +1644,7 @@ static void bias_rows(int64_t K, int64_t plane, const float *dyi, int64_t e0, in
         for (int64_t j = e0; j < full; j += VW)
             for (int v = 0; v < VW; v++) a[v] += p[j + v];
         for (int64_t j = full; j < e1; j++) a[j - full] += p[j];
-        float sum = 0.0f;
-        for (int v = 0; v < VW; v++) sum += a[v];
-        acc[oc] += (double)sum;
+        acc[oc] += (double)lane_sum(a);
     }
 }
 
@@ -1304,6 +1670,10 @@ int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const
     const int64_t ldci = gemm_block(KdI), ldcw = gemm_block(KdWp);
     const int padded = ph != 0 || pw != 0;
     const int do_dx = dx != NULL, do_dw = dw != NULL, do_db = db != NULL;
+    /* direct dx of a large image at stride 1: no padded copy of dy (see dx_frame_rows) */
+    const int dx_frame = mi == CONV_METHOD_DIRECT && sh == 1 && sw == 1 && ph <= KH - 1 &&
+                         pw <= KW - 1 && K * Hd * Wd > DX_PLACE_MAX;
+    const int banded = dx_frame && do_dx && do_dw && mw == CONV_METHOD_DIRECT;
     threads = useful_threads(threads, 2.0 * (double)(N * K * P) * (double)(C * KH * KW) *
                                           (do_dx + do_dw + (do_db && !do_dw && !do_dx)));
     const int64_t R = parts_per_image(N, threads), items = N * R;
@@ -1349,9 +1719,11 @@ int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const
         float *in_s = NULL, *w_s = NULL, *w_pad = NULL, *w_dyt = NULL, *w_dwt = NULL;
         int ok = 1;
         if (do_dx) {
-            in_s = mi == CONV_METHOD_GEMM ? alloc_floats((KdI + (C + MR - 1) / MR * MR) * ldci)
-                                          : zeroed_floats(K * Hd * Wd);
-            ok = ok && in_s != NULL;
+            if (mi == CONV_METHOD_GEMM)
+                in_s = alloc_floats((KdI + (C + MR - 1) / MR * MR) * ldci);
+            else if (!dx_frame)
+                in_s = zeroed_floats(K * Hd * Wd);
+            ok = ok && (in_s != NULL || dx_frame);
         }
         if (do_dw) {
             if (mw == CONV_METHOD_GEMM) {
@@ -1369,42 +1741,58 @@ int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const
             failed = 1;
         } else {
             int64_t last_in = -1, last_w = -1;
-            for (int64_t it = split_at(items, nt, t); it < split_at(items, nt, t + 1); it++) {
-                const int64_t i = it / R, r = it % R;
+            const int64_t it1 = split_at(items, nt, t + 1);
+            for (int64_t it = split_at(items, nt, t); it < it1; it++) {
+                const int64_t i = R == 1 ? it : it / R, r = R == 1 ? 0 : it % R;
                 const float *dyi = dy + i * K * P;
-                if (do_dx) {
-                    float *dxi = dx + i * C * H * W;
-                    if (mi == CONV_METHOD_GEMM) {
-                        const int64_t e = split_at(H * W, R, r + 1);
-                        for (int64_t p = split_at(H * W, R, r); p < e; p += ldci) {
-                            const int64_t np = e - p < ldci ? e - p : ldci;
-                            im2col_bwd(K, OH, OW, KH, KW, sh, sw, ph, pw, W, dyi, p, np, in_s, ldci);
-                            gemm_block_mul(C, KdI, wa, in_s, ldci, NULL, p, np, dxi, H * W,
-                                           in_s + KdI * ldci);
-                        }
-                    } else {
-                        /* dx = correlation of dy placed with stride and padding k-1-pad into
-                         * Hd x Wd with the flipped, transposed weights */
-                        if (last_in != i)
-                            place(K, OH, OW, dyi, KH - 1 - ph, KW - 1 - pw, sh, sw, Hd, Wd, in_s);
-                        last_in = i;
-                        fwd_core_rows(K, Hd, Wd, C, KH, KW, 1, 1, H, W, split_at(H, R, r),
-                                      split_at(H, R, r + 1), in_s, wa, NULL, dxi);
-                    }
-                }
+                const int64_t h0 = split_at(H, R, r), h1 = split_at(H, R, r + 1);
                 const int64_t oh0 = split_at(OH, R, r), oh1 = split_at(OH, R, r + 1);
-                if (do_dw && oh1 > oh0) {
-                    const float *xi = x + i * C * H * W;
-                    if (mw == CONV_METHOD_GEMM) {
-                        bww_gemm_rows(s, OH, OW, xi, dyi, oh0, oh1, w_s, ldcw, w_dyt, Kpad, w_dwt,
-                                      acc);
-                    } else {
-                        if (padded) {
-                            if (last_w != i) place(C, H, W, xi, ph, pw, 1, 1, hp, wp, w_pad);
-                            last_w = i;
-                            xi = w_pad;
+                /* a large image's two direct gradients go by bands of rows, dx then dw, so
+                 * each band of dy is read from memory once for both */
+                const int64_t nb = banded && h1 - h0 >= 2 * BAND_ROWS ? (h1 - h0) / BAND_ROWS : 1;
+                for (int64_t bi = 0; bi < nb; bi++) {
+                    const int64_t hb0 = h0 + split_at(h1 - h0, nb, bi);
+                    const int64_t hb1 = h0 + split_at(h1 - h0, nb, bi + 1);
+                    const int64_t ob0 = oh0 + split_at(oh1 - oh0, nb, bi);
+                    const int64_t ob1 = oh0 + split_at(oh1 - oh0, nb, bi + 1);
+                    if (do_dx) {
+                        float *dxi = dx + i * C * H * W;
+                        if (mi == CONV_METHOD_GEMM) {
+                            const int64_t e = split_at(H * W, R, r + 1);
+                            for (int64_t p = split_at(H * W, R, r); p < e; p += ldci) {
+                                const int64_t np = e - p < ldci ? e - p : ldci;
+                                im2col_bwd(K, OH, OW, KH, KW, sh, sw, ph, pw, W, dyi, p, np, in_s,
+                                           ldci);
+                                gemm_block_mul(C, KdI, wa, in_s, ldci, NULL, p, np, dxi, H * W,
+                                               in_s + KdI * ldci);
+                            }
+                        } else if (dx_frame) {
+                            dx_frame_rows(C, K, H, W, OH, OW, KH, KW, ph, pw, dyi, wa, dxi, hb0,
+                                          hb1);
+                        } else {
+                            /* dx = correlation of dy placed with stride and padding k-1-pad
+                             * into Hd x Wd with the flipped, transposed weights */
+                            if (last_in != i)
+                                place(K, OH, OW, dyi, KH - 1 - ph, KW - 1 - pw, sh, sw, Hd, Wd,
+                                      in_s);
+                            last_in = i;
+                            fwd_core_rows(K, Hd, Wd, C, KH, KW, 1, 1, H, W, hb0, hb1, in_s, wa,
+                                          NULL, dxi, W, H * W);
                         }
-                        bww_direct_rows(s, OH, OW, xi, hp, wp, dyi, oh0, oh1, w_s, acc);
+                    }
+                    if (do_dw && ob1 > ob0) {
+                        const float *xi = x + i * C * H * W;
+                        if (mw == CONV_METHOD_GEMM) {
+                            bww_gemm_rows(s, OH, OW, xi, dyi, ob0, ob1, w_s, ldcw, w_dyt, Kpad,
+                                          w_dwt, acc);
+                        } else {
+                            if (padded) {
+                                if (last_w != i) place(C, H, W, xi, ph, pw, 1, 1, hp, wp, w_pad);
+                                last_w = i;
+                                xi = w_pad;
+                            }
+                            bww_direct_rows(s, OH, OW, xi, hp, wp, dyi, ob0, ob1, w_s, acc);
+                        }
                     }
                 }
                 if (do_db && oh1 > oh0) bias_rows(K, P, dyi, oh0 * OW, oh1 * OW, acc + nw);

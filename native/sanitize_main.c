@@ -287,6 +287,12 @@ int main(void)
         {1, 1, 6, 8, 8, 6, 7, 2, 1, 0, 0},     /* kernel wider than most im2col runs */
         {3, 4, 4, 6, 38, 3, 38, 3, 1, 1, 0},   /* kernel as wide as the input */
         {1, 3, 1, 11, 6, 7, 8, 1, 1, 0, 1},
+        {2, 1, 2, 7, 43, 3, 3, 1, 1, 0, 0},    /* one channel: a 4-vector strip + overlap */
+        {1, 1, 1, 4, 27, 3, 3, 1, 1, 0, 1},    /* one channel: 3 vectors, the last overlapping */
+        {2, 3, 5, 5, 33, 3, 3, 1, 1, 0, 0},    /* RGB-like, unrolled: 24-column chunks + tail */
+        {1, 3, 3, 150, 151, 3, 3, 1, 1, 1, 2}, /* dx interior + frame (no padded copy of dy) */
+        {1, 2, 2, 9000, 4, 3, 5, 1, 1, 1, 2},  /* dx all frame: dy narrower than the kernel */
+        {1, 2, 3, 40, 301, 3, 3, 1, 1, 0, 0},  /* dw of a wide image, row by row */
     };
     const size_t ncases = sizeof cases / sizeof cases[0];
     int combos = 0;

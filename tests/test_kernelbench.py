@@ -132,7 +132,8 @@ def test_cli_kernels(cache, tmp_path):
     out = tmp_path / "k.csv"
     proc = run_cli("kernels", "--shape", "mb2ic2ih12oc3kh3,mb1ic8ih6oc9kh3ph1",
                    "--pass", "forward,backward", "--threads", "1,2", "--compare", "naive,numpy",
-                   "--repeats", "2", "--csv", str(out), env={"XDG_CACHE_HOME": str(cache)})
+                   "--repeats", "2", "--csv", str(out), "--roofline", "cached",
+                   env={"XDG_CACHE_HOME": str(cache)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "convbench" in proc.stdout and "naive" in proc.stdout and "of bound" in proc.stdout
     assert "peak 50.0 GFLOP/s" in proc.stdout
@@ -152,8 +153,19 @@ def test_cli_kernels(cache, tmp_path):
     (["--threads", "0"], "--threads must be integers >= 1"),
     (["--compare", "naive,fft"], "unknown implementation"),
     (["--repeats", "0"], "--repeats must be >= 1"),
+    (["--roofline", "guess"], "--roofline must be run or cached"),
 ])
 def test_cli_kernels_bad_input(cache, args, needle):
     proc = run_cli("kernels", *args, env={"XDG_CACHE_HOME": str(cache)})
     assert_clean_error(proc, 2, needle)
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_cli_kernels_measures_the_roofline_in_the_same_run(cache):
+    """By default the peak and the bandwidth are measured in the run itself (the cache, with
+    its fake 50 GFLOP/s, is not used) and the title says so."""
+    proc = run_cli("kernels", "--shape", "mb1ic1ih40oc1kh3", "--compare", "", "--repeats", "1",
+                   env={"XDG_CACHE_HOME": str(cache)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "measured in this run" in proc.stdout.replace("\n", " ")
+    assert "peak 50.0 GFLOP/s" not in proc.stdout
