@@ -13,24 +13,35 @@
  *     table choose them per ocb) in registers and runs the whole c_in x kh x kw reduction over
  *     them, so every output element is stored exactly once; each x vector is loaded once and
  *     used for all ocb channels. A row whose width is not a multiple of the chunk ends with a
- *     chunk that overlaps the previous
- *     one (the overlapping outputs are recomputed to the identical values), so there is no
- *     scalar tail and no branch in the inner loops.
+ *     chunk that overlaps the previous one (the overlapping outputs are recomputed to the
+ *     identical values), so there is no scalar tail and no branch in the inner loops. Three
+ *     input channels with a 3x3 kernel (RGB-like) get the block fully unrolled.
+ *   - One input channel, 3x3, stride 1 (fwd33_c1, the sliding-row kernel): the nine weights
+ *     stay in registers and every input row is loaded once for the three output rows it
+ *     meets, four vectors of columns at a time. Each output sums kh, kw in the same order from
+ *     zero, so both routines give the same bits.
  *   - Padding is handled outside the hot loops: the padded image is copied into a scratch
  *     buffer (one image at a time), then fwd_core_rows() runs on it.
  *   - backward_input is fwd_core_rows() applied to dy, zero-padded by (k - 1 - pad) and, for
  *     stride > 1, dilated by the stride, with the kernel flipped and its channel axes swapped.
+ *     A large image at stride 1 skips the padded copy (dx_frame_rows): the interior runs on dy
+ *     in place, the thin frame around it one pixel at a time.
  *   - backward_weight is a set of dot products over output rows (bww_rows), a block of TB
  *     kernel columns at a time, in VW independent lanes (so the compiler can vectorise a
- *     float sum without reassociation flags); 3x3 stride-1 kernels use bww33, which loads
- *     each x row once for all nine taps. The last chunk of a row overlaps the previous
- *     one with the already-counted lanes masked by a select (not a multiply: 0 * inf is NaN).
- *     Lanes are summed per image (part) in float and accumulated across images in double.
+ *     float sum without reassociation flags); 3x3 stride-1 kernels use bww33_row (wide images:
+ *     row by row, each x row loaded once for every dy row it meets) or bww33_col (narrow
+ *     images, down the columns). The last chunk of a row overlaps the previous one with the
+ *     already-counted lanes masked by a select (not a multiply: 0 * inf is NaN). Lanes are
+ *     summed per image (part, or band) in float and accumulated across images in double.
+ *   - The two gradients of a large image go by bands of rows (dx, then dw of the same rows),
+ *     so each band of dy comes from memory once.
  *
- * GEMM (many channels): im2col of a block of pixels into an L2-sized buffer, then a 6 x 16
- *   register-blocked micro-kernel (see the GEMM section). Padding and stride are handled in the
- *   im2col; backward-input gathers dy directly (no flipped copy of dy), backward-weight
- *   multiplies the im2col of x by dy transposed.
+ * GEMM (many channels): at stride 1 an "implicit GEMM" (gemm_implicit_rows): a 6 x 16
+ *   register-blocked micro-kernel whose B rows are read in place from the (padded) image
+ *   through a table of tap offsets; otherwise im2col of a block of pixels into an L2-sized
+ *   buffer and the same micro-kernel (see the GEMM section); both give the same bits.
+ *   Padding and stride are handled in the im2col; backward-input gathers dy directly (no
+ *   flipped copy of dy), backward-weight multiplies the im2col of x by dy transposed.
  *
  * Threads split the batch (and, with fewer images than threads, the rows or pixel blocks of an
  * image); backward computes both gradients of an image in one pass (x, dy read once), each
