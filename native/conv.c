@@ -553,13 +553,17 @@ static void fwd_rows_dispatch(int ocb, int R, int64_t sw, const float *restrict 
 #define CONV_FWD_CASE(N, RR, NVC)                                                              \
     if (ocb == N && R == RR) {                                                                 \
         if (sw == 1 && KW == 3 && KH == 3 && cin == 3) /* RGB-like input, fully unrolled */     \
-            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, 3, 3, 3, b, yrow, ys, yplane, OW); \
+            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, 3, 3, 3,                    \
+                     b, yrow, ys, yplane, OW);                                                 \
         else if (sw == 1 && KW == 3) /* the common 3-wide kernel, its rows unrolled */          \
-            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, cin, KH, 3, b, yrow, ys, yplane, OW); \
+            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, cin, KH, 3,                 \
+                     b, yrow, ys, yplane, OW);                                                 \
         else if (sw == 1)                                                                      \
-            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, cin, KH, KW, b, yrow, ys, yplane, OW); \
+            fwd_rows(N, RR, NVC, 1, xrow, xrs, xplane, W, w, wstr, cin, KH, KW,                \
+                     b, yrow, ys, yplane, OW);                                                 \
         else                                                                                   \
-            fwd_rows(N, RR, NVC, sw, xrow, xrs, xplane, W, w, wstr, cin, KH, KW, b, yrow, ys, yplane, OW); \
+            fwd_rows(N, RR, NVC, sw, xrow, xrs, xplane, W, w, wstr, cin, KH, KW,               \
+                     b, yrow, ys, yplane, OW);                                                 \
         return;                                                                                \
     }
 #if NV > 1
@@ -621,38 +625,39 @@ CONV_INLINE void c1_step(const int ns, const int doA, const int doB, const int d
     }
 }
 
-CONV_INLINE void c1_store(const int ns, const vf *restrict a, const int64_t last, const vf bias,
-                          float *restrict yr)
+CONV_INLINE void c1_store(const int ns, const vf *restrict a, const int64_t last,
+                          const vf *restrict bias, float *restrict yr)
 {
     UNROLL
-    for (int j = 0; j < ns; j++) VST(yr + (j == ns - 1 ? last : j * L), a[j] + bias);
+    for (int j = 0; j < ns; j++) VST(yr + (j == ns - 1 ? last : j * L), a[j] + *bias);
 }
 
 /* Output rows [oh0, oh1) (oh1 > oh0) of one output plane, ns vectors of columns: vector j at
  * column j*L, the last at `last` (which may overlap the one before it). */
 CONV_INLINE void c1_strip(const int ns, const float *restrict x, const int64_t W,
-                          const int64_t last, const vf *restrict wv, const vf bias,
+                          const int64_t last, const vf *restrict wv, const float b,
                           float *restrict y, const int64_t ys, const int64_t oh0,
                           const int64_t oh1)
 {
+    const vf bias = VBC(b);
     vf a[4], bm[4], c[4];
     const int64_t n = oh1 - oh0;
     c1_step(ns, 0, 0, 1, x + oh0 * W, last, wv, a, bm, c);
     if (n == 1) {
         c1_step(ns, 0, 1, 0, x + (oh0 + 1) * W, last, wv, a, bm, c);
         c1_step(ns, 1, 0, 0, x + (oh0 + 2) * W, last, wv, a, bm, c);
-        c1_store(ns, a, last, bias, y + oh0 * ys);
+        c1_store(ns, a, last, &bias, y + oh0 * ys);
         return;
     }
     c1_step(ns, 0, 1, 1, x + (oh0 + 1) * W, last, wv, a, bm, c);
     for (int64_t i = oh0 + 2; i < oh1; i++) {
         c1_step(ns, 1, 1, 1, x + i * W, last, wv, a, bm, c);
-        c1_store(ns, a, last, bias, y + (i - 2) * ys);
+        c1_store(ns, a, last, &bias, y + (i - 2) * ys);
     }
     c1_step(ns, 1, 1, 0, x + oh1 * W, last, wv, a, bm, c);
-    c1_store(ns, a, last, bias, y + (oh1 - 2) * ys);
+    c1_store(ns, a, last, &bias, y + (oh1 - 2) * ys);
     c1_step(ns, 1, 0, 0, x + (oh1 + 1) * W, last, wv, a, bm, c);
-    c1_store(ns, a, last, bias, y + (oh1 - 1) * ys);
+    c1_store(ns, a, last, &bias, y + (oh1 - 1) * ys);
 }
 
 /* Rows [oh0, oh1) of one output plane from one input plane (OW >= L): strips of four vectors
@@ -665,20 +670,19 @@ static void fwd33_c1(const float *restrict x, int64_t W, const float *restrict w
     if (oh1 <= oh0) return;
     vf wv[9];
     for (int k = 0; k < 9; k++) wv[k] = VBC(w9[k]);
-    const vf bias = VBC(b);
     if (OW >= 4 * L) {
         for (int64_t c0 = 0; c0 < OW; c0 += 4 * L) {
             const int64_t o0 = c0 + 4 * L <= OW ? c0 : OW - 4 * L;
-            c1_strip(4, x + o0, W, 3 * L, wv, bias, y + o0, ys, oh0, oh1);
+            c1_strip(4, x + o0, W, 3 * L, wv, b, y + o0, ys, oh0, oh1);
         }
         return;
     }
     const int64_t last = OW - L;
     switch ((OW + L - 1) / L) {
-    case 1: c1_strip(1, x, W, last, wv, bias, y, ys, oh0, oh1); break;
-    case 2: c1_strip(2, x, W, last, wv, bias, y, ys, oh0, oh1); break;
-    case 3: c1_strip(3, x, W, last, wv, bias, y, ys, oh0, oh1); break;
-    default: c1_strip(4, x, W, last, wv, bias, y, ys, oh0, oh1); break;
+    case 1: c1_strip(1, x, W, last, wv, b, y, ys, oh0, oh1); break;
+    case 2: c1_strip(2, x, W, last, wv, b, y, ys, oh0, oh1); break;
+    case 3: c1_strip(3, x, W, last, wv, b, y, ys, oh0, oh1); break;
+    default: c1_strip(4, x, W, last, wv, b, y, ys, oh0, oh1); break;
     }
 }
 #endif
@@ -1456,7 +1460,7 @@ static void dx_frame_rows(int64_t C, int64_t K, int64_t H, int64_t W, int64_t OH
  * 0 * inf is NaN). */
 CONV_INLINE void bww33_step(const int rb, const int masked, const float *restrict dyr,
                             const float *restrict xr, const int64_t OW, const int64_t wp,
-                            const vi mask, vf acc[3][3])
+                            const vi *restrict maskp, vf acc[3][3])
 {
     vf d[3];
     UNROLL
@@ -1475,7 +1479,7 @@ CONV_INLINE void bww33_step(const int rb, const int masked, const float *restric
                 const int kh = xrow - q;
                 if (kh < 0 || kh > 2) continue;
                 if (masked)
-                    acc[kh][kw] += (vf)((vi)(d[q] * sx) & mask);
+                    acc[kh][kw] += (vf)((vi)(d[q] * sx) & *maskp);
                 else
                     acc[kh][kw] += d[q] * sx;
             }
@@ -1483,12 +1487,13 @@ CONV_INLINE void bww33_step(const int rb, const int masked, const float *restric
 }
 
 CONV_INLINE void bww33_rows(const int rb, const float *restrict dyr, const float *restrict xr,
-                            const int64_t OW, const int64_t wp, const vi mask, const int rem,
+                            const int64_t OW, const int64_t wp, const vi *restrict maskp,
+                            const int rem,
                             vf acc[3][3])
 {
     int64_t c = 0;
-    for (; c + L <= OW; c += L) bww33_step(rb, 0, dyr + c, xr + c, OW, wp, mask, acc);
-    if (rem) bww33_step(rb, 1, dyr + OW - L, xr + OW - L, OW, wp, mask, acc);
+    for (; c + L <= OW; c += L) bww33_step(rb, 0, dyr + c, xr + c, OW, wp, maskp, acc);
+    if (rem) bww33_step(rb, 1, dyr + OW - L, xr + OW - L, OW, wp, maskp, acc);
 }
 
 static void bww33_row(const float *restrict dyp, const float *restrict xp, int64_t b0, int64_t b1,
@@ -1504,8 +1509,9 @@ static void bww33_row(const float *restrict dyp, const float *restrict xp, int64
         UNROLL
         for (int j = 0; j < 3; j++) acc[i][j] = zero;
     int64_t oh = b0;
-    for (; oh + 3 <= b1; oh += 3) bww33_rows(3, dyp + oh * OW, xp + oh * wp, OW, wp, mask, rem, acc);
-    for (; oh < b1; oh++) bww33_rows(1, dyp + oh * OW, xp + oh * wp, OW, wp, mask, rem, acc);
+    for (; oh + 3 <= b1; oh += 3)
+        bww33_rows(3, dyp + oh * OW, xp + oh * wp, OW, wp, &mask, rem, acc);
+    for (; oh < b1; oh++) bww33_rows(1, dyp + oh * OW, xp + oh * wp, OW, wp, &mask, rem, acc);
     UNROLL
     for (int i = 0; i < 3; i++)
         UNROLL
@@ -1514,12 +1520,13 @@ static void bww33_row(const float *restrict dyp, const float *restrict xp, int64
 }
 
 /* The same, column-major (for narrow images, whose rows all stay in L1): one chunk of L
- * columns at c, walking down the rows: lane[(kh*3 + kw)*VW + v] += sum of dy[oh][c+v] * x[oh+kh][c+v+kw]. Each x row
- * is loaded once for the three kernel rows it meets (6 loads for 9 FMAs); with `masked`, the
- * lanes the previous chunk already counted are masked off bitwise (0 * inf would be NaN). */
+ * columns at c, walking down the rows: lane[(kh*3 + kw)*VW + v] += sum of
+ * dy[oh][c+v] * x[oh+kh][c+v+kw]. Each x row is loaded once for the three kernel rows it
+ * meets (6 loads for 9 FMAs); with `masked`, the lanes the previous chunk already counted
+ * are masked off bitwise (0 * inf would be NaN). */
 CONV_INLINE void bww33c_chunk(const int masked, const float *restrict dyp,
                              const float *restrict xp, const int64_t b0, const int64_t b1,
-                             const int64_t OW, const int64_t wp, const vi mask,
+                             const int64_t OW, const int64_t wp, const vi *restrict maskp,
                              float *restrict lane)
 {
     const vf zero = {0};
@@ -1545,7 +1552,7 @@ CONV_INLINE void bww33c_chunk(const int masked, const float *restrict dyp,
             UNROLL
             for (int j = 0; j < 3; j++) {
                 if (masked)
-                    acc[i][j] += (vf)((vi)(dv * xv[j]) & mask);
+                    acc[i][j] += (vf)((vi)(dv * xv[j]) & *maskp);
                 else
                     acc[i][j] += dv * xv[j];
             }
@@ -1565,8 +1572,8 @@ static void bww33_col(const float *restrict dyp, const float *restrict xp, int64
     const int rem = (int)(OW % L);
     const vi mask = lane0 >= (L - rem); /* the lanes of the last chunk not counted before */
     int64_t c = 0;
-    for (; c + L <= OW; c += L) bww33c_chunk(0, dyp + c, xp + c, b0, b1, OW, wp, mask, lane);
-    if (rem) bww33c_chunk(1, dyp + OW - L, xp + OW - L, b0, b1, OW, wp, mask, lane);
+    for (; c + L <= OW; c += L) bww33c_chunk(0, dyp + c, xp + c, b0, b1, OW, wp, &mask, lane);
+    if (rem) bww33c_chunk(1, dyp + OW - L, xp + OW - L, b0, b1, OW, wp, &mask, lane);
 }
 #endif
 
