@@ -863,11 +863,15 @@ static void im2col_bwd(int64_t K, int64_t OH, int64_t OW, int64_t KH, int64_t KW
             }
 }
 
-/* acc (MR x NR, row stride lda) = (first ? 0 : acc) + sum_{k < kn} ap[k][o] * bp[k][0:NR]:
- * one k-block of a tile; bp's rows have stride ldc. The running sums go through acc as float,
- * which changes nothing: every output is still the FMA chain over k = 0..Kd-1 in order. */
-static void gemm_tile(const float *restrict ap, const float *restrict bp, int64_t ldc,
-                      int64_t kn, int first, float *restrict acc_out, int64_t lda)
+/* acc (MR x nv*L, row stride lda) = (first ? 0 : acc) + sum_{k < kn} ap[k][o] * B[k][0:nv*L]:
+ * one k-block of a tile. Row k of B is bp + k*ldc (an im2col block), or, with `implicit`,
+ * bp + off[k] (the image itself, see gemm_implicit_rows). The running sums go through acc as
+ * float, which changes nothing: every output is still the FMA chain over k = 0..Kd-1 in order,
+ * whichever way B is addressed. */
+CONV_INLINE void gemm_tile_any(const int nv, const int implicit, const float *restrict ap,
+                               const float *restrict bp, const int64_t ldc,
+                               const int64_t *restrict off, const int64_t kn, const int first,
+                               float *restrict acc_out, const int64_t lda)
 {
 #if CONV_VEC
     const vf zero = {0};
@@ -875,36 +879,44 @@ static void gemm_tile(const float *restrict ap, const float *restrict bp, int64_
     UNROLL
     for (int o = 0; o < MR; o++)
         UNROLL
-        for (int j = 0; j < NV; j++) acc[o][j] = first ? zero : VLD(acc_out + o * lda + j * L);
+        for (int j = 0; j < nv; j++) acc[o][j] = first ? zero : VLD(acc_out + o * lda + j * L);
     for (int64_t k = 0; k < kn; k++) {
+        const float *restrict bk = implicit ? bp + off[k] : bp + k * ldc;
         vf bv[NV];
         UNROLL
-        for (int j = 0; j < NV; j++) bv[j] = VLD(bp + k * ldc + j * L);
+        for (int j = 0; j < nv; j++) bv[j] = VLD(bk + j * L);
         UNROLL
         for (int o = 0; o < MR; o++) {
             const vf av = VBC(ap[k * MR + o]);
             UNROLL
-            for (int j = 0; j < NV; j++) acc[o][j] += av * bv[j];
+            for (int j = 0; j < nv; j++) acc[o][j] += av * bv[j];
         }
     }
     UNROLL
     for (int o = 0; o < MR; o++)
         UNROLL
-        for (int j = 0; j < NV; j++) VST(acc_out + o * lda + j * L, acc[o][j]);
+        for (int j = 0; j < nv; j++) VST(acc_out + o * lda + j * L, acc[o][j]);
 #else
     float acc[MR][NR];
+    const int w = nv * L;
     for (int o = 0; o < MR; o++)
-        for (int v = 0; v < NR; v++) acc[o][v] = first ? 0.0f : acc_out[o * lda + v];
+        for (int v = 0; v < w; v++) acc[o][v] = first ? 0.0f : acc_out[o * lda + v];
     for (int64_t k = 0; k < kn; k++) {
-        const float *restrict bk = bp + k * ldc;
+        const float *restrict bk = implicit ? bp + off[k] : bp + k * ldc;
         for (int o = 0; o < MR; o++) {
             const float av = ap[k * MR + o];
-            for (int v = 0; v < NR; v++) acc[o][v] += av * bk[v];
+            for (int v = 0; v < w; v++) acc[o][v] += av * bk[v];
         }
     }
     for (int o = 0; o < MR; o++)
-        for (int v = 0; v < NR; v++) acc_out[o * lda + v] = acc[o][v];
+        for (int v = 0; v < w; v++) acc_out[o * lda + v] = acc[o][v];
 #endif
+}
+
+static void gemm_tile(const float *restrict ap, const float *restrict bp, int64_t ldc,
+                      int64_t kn, int first, float *restrict acc_out, int64_t lda)
+{
+    gemm_tile_any(NV, 0, ap, bp, ldc, NULL, kn, first, acc_out, lda);
 }
 
 /* y (M x P, row stride P) columns [p0, p0 + np) = A . cols (+ bias), cols built for them;
@@ -933,53 +945,8 @@ static void gemm_block_mul(int64_t M, int64_t Kd, const float *restrict ap,
 
 /* Method GEMM at stride 1 without im2col (an "implicit GEMM"): row k = (ic, kh, kw) of the
  * B block for the nv*L output pixels at (oh, ow0) lies in the (padded) image itself, at
- * base + off[k] with base = xp + oh*wp + ow0 and off[k] = (ic*hp + kh)*wp + kw. The tile is
- * gemm_tile's, reading B through off[]: every output is the same FMA chain over k = 0..Kd-1
- * in order, through the same float sums, then + bias, so the bits equal the im2col path's. */
-CONV_INLINE void gemm_itile(const int nv, const float *restrict ap, const float *restrict base,
-                            const int64_t *restrict off, int64_t kn, int first,
-                            float *restrict acc_out, int64_t lda)
-{
-#if CONV_VEC
-    const vf zero = {0};
-    vf acc[MR][NV];
-    UNROLL
-    for (int o = 0; o < MR; o++)
-        UNROLL
-        for (int j = 0; j < nv; j++) acc[o][j] = first ? zero : VLD(acc_out + o * lda + j * L);
-    for (int64_t k = 0; k < kn; k++) {
-        const float *restrict bk = base + off[k];
-        vf bv[NV];
-        UNROLL
-        for (int j = 0; j < nv; j++) bv[j] = VLD(bk + j * L);
-        UNROLL
-        for (int o = 0; o < MR; o++) {
-            const vf av = VBC(ap[k * MR + o]);
-            UNROLL
-            for (int j = 0; j < nv; j++) acc[o][j] += av * bv[j];
-        }
-    }
-    UNROLL
-    for (int o = 0; o < MR; o++)
-        UNROLL
-        for (int j = 0; j < nv; j++) VST(acc_out + o * lda + j * L, acc[o][j]);
-#else
-    float acc[MR][NR];
-    const int w = nv * L;
-    for (int o = 0; o < MR; o++)
-        for (int v = 0; v < w; v++) acc[o][v] = first ? 0.0f : acc_out[o * lda + v];
-    for (int64_t k = 0; k < kn; k++) {
-        const float *restrict bk = base + off[k];
-        for (int o = 0; o < MR; o++) {
-            const float av = ap[k * MR + o];
-            for (int v = 0; v < w; v++) acc[o][v] += av * bk[v];
-        }
-    }
-    for (int o = 0; o < MR; o++)
-        for (int v = 0; v < w; v++) acc_out[o * lda + v] = acc[o][v];
-#endif
-}
-
+ * base + off[k] with base = xp + oh*wp + ow0 and off[k] = (ic*hp + kh)*wp + kw; the tile is
+ * gemm_tile_any's, so the bits equal the im2col path's. */
 /* Output rows [oh0, oh1) of one image (M x OH x OW, plane P; OW >= L) from the image xp
  * (rows of wp floats, padding already in it): column blocks of NR pixels, then of L, the last
  * block overlapping the one before when the row ends inside it (identical values). acc is
@@ -999,12 +966,12 @@ static void gemm_implicit_rows(int64_t M, int64_t Kd, const float *restrict ap,
             for (int64_t k0 = 0; k0 < Kd; k0 += KBI) {
                 const int64_t kn = Kd - k0 < KBI ? Kd - k0 : KBI;
                 for (int64_t pa = 0; pa < panels; pa++) {
+                    const float *restrict apk = ap + (pa * Kd + k0) * MR;
+                    float *restrict accp = acc + pa * MR * NR;
                     if (wide)
-                        gemm_itile(NV, ap + (pa * Kd + k0) * MR, base, off + k0, kn, k0 == 0,
-                                   acc + pa * MR * NR, NR);
+                        gemm_tile_any(NV, 1, apk, base, 0, off + k0, kn, k0 == 0, accp, NR);
                     else
-                        gemm_itile(1, ap + (pa * Kd + k0) * MR, base, off + k0, kn, k0 == 0,
-                                   acc + pa * MR * NR, NR);
+                        gemm_tile_any(1, 1, apk, base, 0, off + k0, kn, k0 == 0, accp, NR);
                 }
             }
             const int64_t w = wide ? NR : L;
