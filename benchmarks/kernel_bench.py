@@ -21,7 +21,7 @@ import sys
 
 from rich.console import Console
 
-from convbench import kernel, kernelbench, machine
+from convbench import kernel, kernelbench
 from convbench.errors import ConvbenchError
 
 
@@ -62,13 +62,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     batches = {"fat": args.fat_batch, "light": args.light_batch}
     try:
-        if args.cached_roofline:
-            roof = machine.roofline()
-        else:
+        if not args.cached_roofline:
             print("measuring the roofline (matmul peak, c = a + b bandwidth) ...", file=sys.stderr,
                   flush=True)
-            roof = machine.measure(max_cores=max(kernelbench.parse_threads(args.threads)))
-            roof["source"] = "this run"
+        roof = kernelbench.roofline("cached" if args.cached_roofline else "run", args.threads)
         rows = []
         for name in args.only or ["fat", "light"]:
             wl = kernelbench.parse_shape(name).with_batch(batches[name])

@@ -429,16 +429,12 @@ def kernels(
 ) -> None:
     """Kernel microbenchmark: time (median, min-max), GFLOP/s, GB/s and the fraction of this
     machine's roofline bound, for convbench's kernel and the others, measured in one run."""
-    from . import kernelbench, machine
+    from . import kernelbench
     kernelbench.benchmark(shape, pass_, threads, compare, repeats, budget)  # validate first
     if roofline not in ("run", "cached"):
         raise UsageError(f"--roofline must be run or cached, got {roofline!r}")
-    if roofline == "cached":
-        roof = machine.roofline()
-    else:
-        with err_console.status("measuring the roofline (matmul peak, c = a + b bandwidth)"):
-            roof = machine.measure(max_cores=max(kernelbench.parse_threads(threads)))
-        roof["source"] = "this run"
+    with err_console.status("measuring the roofline (matmul peak, c = a + b bandwidth)"):
+        roof = kernelbench.roofline(roofline, threads)
     with err_console.status("measuring") as status:
         rows, notes = kernelbench.benchmark(shape, pass_, threads, compare, repeats, budget,
                                             roof, progress=status.update)

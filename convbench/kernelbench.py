@@ -32,7 +32,8 @@ from . import workload as wl_mod
 from .errors import ConvbenchError, UsageError
 
 __all__ = ["IMPLS", "parse_shape", "parse_compare", "parse_threads", "Result", "run",
-           "to_csv", "read_csv", "table", "CSV_FIELDS", "as_dict", "benchmark", "describe"]
+           "to_csv", "read_csv", "table", "CSV_FIELDS", "as_dict", "benchmark", "describe",
+           "roofline", "roofline_title"]
 
 IMPLS = ("convbench", "naive", "numpy", "torch")
 PASSES = ("forward", "backward")
@@ -333,6 +334,19 @@ def benchmark(shapes: str, passes: str = "forward", threads: str = "1",
                         progress=(lambda m, n=name, p=p: progress(f"{n} {p}: {m}"))
                         if progress else None)
     return rows, notes
+
+
+def roofline(mode: str = "run", threads: str = "1") -> dict:
+    """The roofline for a kernels run. "run": measured now, in this run (the peak, and the
+    bandwidth on 1..max(threads) cores), marked as such; "cached": `convbench machine`'s."""
+    from . import machine
+    if mode == "cached":
+        return machine.roofline()
+    if mode != "run":
+        raise UsageError(f"--roofline must be run or cached, got {mode!r}")
+    roof = machine.measure(max_cores=max(parse_threads(threads)))
+    roof["source"] = "this run"
+    return roof
 
 
 def roofline_title(roof: dict | None) -> str:
