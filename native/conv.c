@@ -1463,27 +1463,38 @@ CONV_INLINE void bww33_rows(const int rb, const float *restrict dyr, const float
     if (rem) bww33_step(rb, 1, dyr + OW - L, xr + OW - L, OW, wp, maskp, acc);
 }
 
-static void bww33_row(const float *restrict dyp, const float *restrict xp, int64_t b0, int64_t b1,
-                  int64_t OW, int64_t wp, float *restrict lane)
+/* the nine sums of a 3x3 weight gradient: zeroed, and added to their lanes */
+CONV_INLINE void acc9_zero(vf acc[3][3])
 {
-    const vi lane0 = {0, 1, 2, 3, 4, 5, 6, 7};
-    const int rem = (int)(OW % L);
-    const vi mask = lane0 >= (L - rem); /* the lanes of the last chunk not counted before */
     const vf zero = {0};
-    vf acc[3][3];
     UNROLL
     for (int i = 0; i < 3; i++)
         UNROLL
         for (int j = 0; j < 3; j++) acc[i][j] = zero;
-    int64_t oh = b0;
-    for (; oh + 3 <= b1; oh += 3)
-        bww33_rows(3, dyp + oh * OW, xp + oh * wp, OW, wp, &mask, rem, acc);
-    for (; oh < b1; oh++) bww33_rows(1, dyp + oh * OW, xp + oh * wp, OW, wp, &mask, rem, acc);
+}
+
+CONV_INLINE void acc9_to_lanes(vf acc[3][3], float *restrict lane)
+{
     UNROLL
     for (int i = 0; i < 3; i++)
         UNROLL
         for (int j = 0; j < 3; j++)
             VST(lane + (i * 3 + j) * VW, VLD(lane + (i * 3 + j) * VW) + acc[i][j]);
+}
+
+static void bww33_row(const float *restrict dyp, const float *restrict xp, int64_t b0,
+                      int64_t b1, int64_t OW, int64_t wp, float *restrict lane)
+{
+    const vi lane0 = {0, 1, 2, 3, 4, 5, 6, 7};
+    const int rem = (int)(OW % L);
+    const vi mask = lane0 >= (L - rem); /* the lanes of the last chunk not counted before */
+    vf acc[3][3];
+    acc9_zero(acc);
+    int64_t oh = b0;
+    for (; oh + 3 <= b1; oh += 3)
+        bww33_rows(3, dyp + oh * OW, xp + oh * wp, OW, wp, &mask, rem, acc);
+    for (; oh < b1; oh++) bww33_rows(1, dyp + oh * OW, xp + oh * wp, OW, wp, &mask, rem, acc);
+    acc9_to_lanes(acc, lane);
 }
 
 /* The same, column-major (for narrow images, whose rows all stay in L1): one chunk of L
@@ -1496,12 +1507,8 @@ CONV_INLINE void bww33c_chunk(const int masked, const float *restrict dyp,
                              const int64_t OW, const int64_t wp, const vi *restrict maskp,
                              float *restrict lane)
 {
-    const vf zero = {0};
     vf acc[3][3];
-    UNROLL
-    for (int i = 0; i < 3; i++)
-        UNROLL
-        for (int j = 0; j < 3; j++) acc[i][j] = zero;
+    acc9_zero(acc);
     for (int64_t r = b0; r < b1 + 2; r++) {
         const float *restrict xr = xp + r * wp;
         vf xv[3];
@@ -1525,11 +1532,7 @@ CONV_INLINE void bww33c_chunk(const int masked, const float *restrict dyp,
             }
         }
     }
-    UNROLL
-    for (int i = 0; i < 3; i++)
-        UNROLL
-        for (int j = 0; j < 3; j++)
-            VST(lane + (i * 3 + j) * VW, VLD(lane + (i * 3 + j) * VW) + acc[i][j]);
+    acc9_to_lanes(acc, lane);
 }
 
 static void bww33_col(const float *restrict dyp, const float *restrict xp, int64_t b0, int64_t b1,
