@@ -135,13 +135,14 @@ typedef int32_t vi __attribute__((vector_size(32)));
 #ifndef NVC3
 #define NVC3 3
 #endif
+#if ROWS1 > RMAX || ROWS2 > RMAX || ROWS3 > RMAX || NVC1 > FWD_NV || NVC2 > FWD_NV || \
+    NVC3 > FWD_NV
+#error "a direct forward block (ROWSn x NVCn) is larger than its accumulators (RMAX x FWD_NV)"
+#endif
 #define MR 6   /* GEMM micro-kernel: rows (output channels) */
 #define NR VW  /* GEMM micro-kernel: columns (pixels) */
 #define PBMAX 1024 /* GEMM: the most pixels per im2col block */
 #define KB 256     /* GEMM: the reduction block */
-#ifndef KBI
-#define KBI 128    /* implicit GEMM: the reduction block (its B rows, two lines each, in L1) */
-#endif
 #define GEMM_MIN_M 8   /* auto: GEMM needs at least this many output rows */
 #define GEMM_MIN_KD 32 /* and a reduction at least this long (c_in * kh * kw) */
 #define MIN_THREAD_FLOPS 4.0e6 /* the least work worth another thread */
@@ -344,10 +345,6 @@ static inline void copy_row(float *restrict d, const float *restrict s, int64_t 
         return;
     }
 #endif
-    if (n < 16) {
-        for (int64_t i = 0; i < n; i++) d[i] = s[i];
-        return;
-    }
     memcpy(d, s, (size_t)n * sizeof(float));
 }
 
@@ -963,8 +960,8 @@ static void gemm_implicit_rows(int64_t M, int64_t Kd, const float *restrict ap,
             const int wide = OW - ow0 >= NR;
             const int64_t c0 = wide || OW - ow0 >= L ? ow0 : OW - L;
             const float *restrict base = xp + oh * wp + c0;
-            for (int64_t k0 = 0; k0 < Kd; k0 += KBI) {
-                const int64_t kn = Kd - k0 < KBI ? Kd - k0 : KBI;
+            for (int64_t k0 = 0; k0 < Kd; k0 += KB) {
+                const int64_t kn = Kd - k0 < KB ? Kd - k0 : KB;
                 for (int64_t pa = 0; pa < panels; pa++) {
                     const float *restrict apk = ap + (pa * Kd + k0) * MR;
                     float *restrict accp = acc + pa * MR * NR;
@@ -1455,8 +1452,7 @@ CONV_INLINE void bww33_step(const int rb, const int masked, const float *restric
 
 CONV_INLINE void bww33_rows(const int rb, const float *restrict dyr, const float *restrict xr,
                             const int64_t OW, const int64_t wp, const vi *restrict maskp,
-                            const int rem,
-                            vf acc[3][3])
+                            const int rem, vf acc[3][3])
 {
     int64_t c = 0;
     for (; c + L <= OW; c += L) bww33_step(rb, 0, dyr + c, xr + c, OW, wp, maskp, acc);
@@ -1547,7 +1543,7 @@ static void bww33_col(const float *restrict dyp, const float *restrict xp, int64
 }
 #endif
 
-/* The sum of VW lanes as a pairwise tree (independent adds, not one long dependent chain). */
+/* The sum of VW lanes, in lane order. */
 static inline float lane_sum(const float *restrict a)
 {
     float sum = 0.0f;
