@@ -1,4 +1,5 @@
-"""Kernel speed (`make bench`): convbench's C kernel beside the textbook 7-loop C algorithm.
+"""Kernel speed (`make bench`): convbench's C kernel beside the textbook 7-loop C algorithm
+and the memory floor (the same bytes moved with no convolution).
 
     python benchmarks/kernel_bench.py                 # `make bench`: fat (batch 8) and light
     python benchmarks/kernel_bench.py --fat-batch 80  # the full fat workload (about 10x longer)
@@ -36,8 +37,9 @@ def parse_args(argv=None):
                    help="small batches (fat 2, light 16000) and 3 repeats")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats (interleaved)")
     p.add_argument("--threads", default="1", help="threads of the C kernel, e.g. 1 or 1,2")
-    p.add_argument("--compare", default="naive",
-                   help="implementations beside convbench: naive, numpy, torch ('' for none)")
+    p.add_argument("--compare", default="naive,stream",
+                   help="implementations beside convbench: naive, numpy, torch, stream (the "
+                        "memory floor) ('' for none)")
     p.add_argument("--no-naive", action="store_true", help="skip the naive kernel")
     p.add_argument("--only", choices=["fat", "light"], action="append",
                    help="run only this workload (repeatable)")

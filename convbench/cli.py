@@ -421,7 +421,7 @@ def kernels(
     shape: Annotated[str, typer.Option(help="fat (batch 8), light, resnet, another preset, or a benchdnn-style descriptor like mb32ic64ih56oc64kh3ph1 (mb ic ih, optional iw, oc kh, optional kw sh sw ph pw; iw = ih, kw = kh, stride 1, padding 0 by default); comma-separated for several.")] = "fat",
     pass_: Annotated[str, typer.Option("--pass", help="forward | backward (dx, dw, db) | forward,backward.")] = "forward",
     threads: Annotated[str, typer.Option(help="Threads of the C kernel (and torch), e.g. 1 or 1,2.")] = "1",
-    compare: Annotated[str, typer.Option(help="Implementations beside convbench: naive (textbook C loops), numpy (convbench.reference), torch (when importable); comma-separated, '' for none.")] = "naive,torch",
+    compare: Annotated[str, typer.Option(help="Implementations beside convbench: naive (textbook C loops), numpy (convbench.reference), torch (when importable), stream (the memory floor: the pass's input read and output written once, no convolution); comma-separated, '' for none.")] = "naive,torch,stream",
     repeats: Annotated[int, typer.Option(help="Timed repeats, interleaved across implementations.")] = 5,
     budget: Annotated[float, typer.Option(help="Seconds of timed runs after which a slow implementation sits out the remaining repeats.")] = 30.0,
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the results to this CSV file.")] = None,
@@ -430,7 +430,7 @@ def kernels(
     """Kernel microbenchmark: time (median, min-max), GFLOP/s, GB/s and the fraction of this
     machine's roofline bound, for convbench's kernel and the others, measured in one run."""
     from . import kernelbench
-    kernelbench.benchmark(shape, pass_, threads, compare, repeats, budget)  # validate first
+    kernelbench.plan(shape, pass_, threads, compare, repeats, budget)  # validate, measure nothing
     if roofline not in ("run", "cached"):
         raise UsageError(f"--roofline must be run or cached, got {roofline!r}")
     with err_console.status("measuring the roofline (matmul peak, c = a + b bandwidth)"):

@@ -37,8 +37,8 @@ except ImportError as _e:  # a source tree never built, or a build for another P
         f"the compiled kernel convbench._native cannot be loaded ({_e}); "
         "reinstall convbench with 'pip install .' (or 'make install')") from None
 
-__all__ = ["ConvError", "forward", "backward", "forward_naive", "backward_naive", "output_shape",
-           "build_info", "method_for", "max_threads", "METHODS"]
+__all__ = ["ConvError", "forward", "backward", "forward_naive", "backward_naive", "stream",
+           "output_shape", "build_info", "method_for", "max_threads", "METHODS"]
 
 #: method names for the ``method`` keyword, and the C constants they stand for
 METHODS = {"auto": lib.CONV_METHOD_AUTO, "direct": lib.CONV_METHOD_DIRECT,
@@ -293,6 +293,32 @@ def backward_naive(x, w, dy, *, stride=1, padding=0, dx=None, dw=None, db=None, 
     _check(lib.conv_backward_naive(s, _in_ptr(x), _in_ptr(dy), _in_ptr(w), _out_ptr(dx),
                                    _out_ptr(dw), _out_ptr(db)))
     return dx, dw, db
+
+
+def stream(x, w, dy=None, *, stride=1, padding=0, out=None, threads=1) -> np.ndarray:
+    """The memory floor of a pass, for benchmarks (no convolution, no gradient): reads what
+    the pass must read and writes what it must write, once, with the images split over
+    ``threads`` as forward()/backward() split them and plain stores.
+
+    dy None (forward): reads x, writes ``out`` of y's shape (out = the leading elements of
+    x). dy given (backward): reads x and dy, writes ``out`` of x's shape (x + dy where dy has
+    elements). What is read past out's length is summed into its last element. w only gives
+    the geometry; its bytes and dw's are not moved (they are a few KB).
+    """
+    t = _threads(threads)
+    x = _array("x", x, 4, "(N, C, H, W)")
+    w = _array("w", w, 4, "(C_out, C_in, KH, KW)")
+    xs, _, _, _, y_shape, s = _geometry(x.shape, w.shape, stride, padding)
+    inputs = {"x": x}
+    if dy is not None:
+        dy = _array("dy", dy, 4, "(N, C_out, OH, OW)")
+        if dy.shape != y_shape:
+            raise ConvError(f"dy has shape {dy.shape}, expected {y_shape}")
+        inputs["dy"] = dy
+    out = _new_or_check("out", out, y_shape if dy is None else xs, inputs)
+    _check(lib.conv_stream_ex(s, 0 if dy is None else 1, _in_ptr(x),
+                              ffi.NULL if dy is None else _in_ptr(dy), _out_ptr(out), t))
+    return out
 
 
 def method_for(x_shape, w_shape, stride=1, padding=0) -> dict:

@@ -13,7 +13,11 @@ Pure functions the CLI (``convbench kernels``) and ``benchmarks/kernel_bench.py`
 Implementations: ``convbench`` (always; the C kernel with ``threads``), ``naive`` (the textbook
 C loops: conv_forward_naive, conv_backward_naive; one thread), ``numpy`` (convbench.reference,
 float64; BLAS threads as configured), ``torch`` (when importable; torch.set_num_threads(T),
-forward conv2d, backward aten.convolution_backward for dx, dw, db).
+forward conv2d, backward aten.convolution_backward for dx, dw, db), ``stream`` (the memory
+floor, kernel.stream: the pass's input read and its output written once with no convolution,
+at each thread count; no error is computed for it). The roofline's bandwidth is that of
+``c = a + b``; a pass that reads one array and writes another (the write-allocate read
+included) may not reach it, and ``stream`` shows what such a pass reaches on this machine.
 """
 from __future__ import annotations
 
@@ -32,10 +36,10 @@ from . import workload as wl_mod
 from .errors import ConvbenchError, UsageError
 
 __all__ = ["IMPLS", "parse_shape", "parse_compare", "parse_threads", "Result", "run",
-           "to_csv", "read_csv", "table", "CSV_FIELDS", "as_dict", "benchmark", "describe",
-           "roofline", "roofline_title"]
+           "to_csv", "read_csv", "table", "CSV_FIELDS", "as_dict", "plan", "benchmark",
+           "describe", "roofline", "roofline_title"]
 
-IMPLS = ("convbench", "naive", "numpy", "torch")
+IMPLS = ("convbench", "naive", "numpy", "torch", "stream")
 PASSES = ("forward", "backward")
 #: batch of the "fat" shape here (the full workload has 80; its per-image cost is the same)
 FAT_BATCH = 8
@@ -172,6 +176,12 @@ class _Case:
                 return lambda: kernel.backward_naive(x, w, self.dy, dx=dx, dw=dw, db=db, **geo)
             return lambda: kernel.backward(x, w, self.dy, dx=dx, dw=dw, db=db, threads=threads,
                                            **geo)
+        if impl == "stream":
+            if fwd:
+                y = np.empty(self.wl.output_shape(), np.float32)
+                return lambda: (kernel.stream(x, w, out=y, threads=threads, **geo),)
+            o = np.empty_like(x)
+            return lambda: (kernel.stream(x, w, self.dy, out=o, threads=threads, **geo),)
         if impl == "numpy":
             from . import reference
             if fwd:
@@ -223,11 +233,12 @@ def run(wl: wl_mod.Workload, pass_: str = "forward", *, impls=("naive",), thread
         shape_name: str | None = None, seed: int = 0, progress=None) -> list[Result]:
     """Measure convbench and `impls` on the same data, repeats interleaved round-robin.
 
-    threads: thread counts (convbench and torch run at each; naive and numpy once, as 1). An implementation is
-    timed at least once; once its timed total exceeds budget_s it sits out the later rounds
-    (its row says how many repeats it got); a warm-up run longer than a second counts as its
-    first timed repeat (its cold-start cost is negligible at that length). roof: a machine.roofline() dict for the bound
-    columns (None: they are nan). progress: an optional callable(str).
+    threads: thread counts (convbench, torch and stream run at each; naive and numpy once, as
+    1). An implementation is timed at least once; once its timed total exceeds budget_s it sits
+    out the later rounds (its row says how many repeats it got); a warm-up run longer than a
+    second counts as its first timed repeat (its cold-start cost is negligible at that length).
+    roof: a machine.roofline() dict for the bound columns (None: they are nan). progress: an
+    optional callable(str).
     """
     from . import kernel, machine
     if pass_ not in PASSES:
@@ -268,7 +279,7 @@ def run(wl: wl_mod.Workload, pass_: str = "forward", *, impls=("naive",), thread
                 break
         if ref is None:  # convbench at the first thread count: what the others are checked by
             ref = [np.array(o, copy=True) for o in out]
-        errs[e] = _rel_err(out, ref)
+        errs[e] = math.nan if e[0] == "stream" else _rel_err(out, ref)  # (not a convolution)
         del out
     for r in range(repeats):
         if progress:
@@ -299,11 +310,12 @@ def run(wl: wl_mod.Workload, pass_: str = "forward", *, impls=("naive",), thread
     return rows
 
 
-def benchmark(shapes: str, passes: str = "forward", threads: str = "1",
-              compare: str = "naive,torch", repeats: int = 5, budget_s: float = 30.0,
-              roof: dict | None = None, progress=None) -> tuple[list[Result], list[str]]:
-    """What ``convbench kernels`` runs: comma-separated shapes and passes, every combination;
-    returns (rows, notes). Everything is validated before anything is measured."""
+def plan(shapes: str, passes: str = "forward", threads: str = "1",
+         compare: str = "naive,torch,stream", repeats: int = 5,
+         budget_s: float = 30.0) -> tuple[list, list[str], tuple[int, ...], tuple[str, ...],
+                                           list[str]]:
+    """Validate what ``convbench kernels`` was asked, measuring nothing: returns (shapes as
+    (name, Workload) pairs, passes, thread counts, implementations, notes); raises UsageError."""
     wls = [(name.strip(), parse_shape(name)) for name in shapes.split(",") if name.strip()]
     if not wls:
         raise UsageError("--shape is empty")
@@ -324,9 +336,18 @@ def benchmark(shapes: str, passes: str = "forward", threads: str = "1",
         impls = tuple(i for i in impls if i != "torch")
     if "numpy" in impls:
         notes.append("numpy = convbench.reference (float64, BLAS threads as configured)")
+    return wls, list(dict.fromkeys(ps)), ts, impls, notes
+
+
+def benchmark(shapes: str, passes: str = "forward", threads: str = "1",
+              compare: str = "naive,torch,stream", repeats: int = 5, budget_s: float = 30.0,
+              roof: dict | None = None, progress=None) -> tuple[list[Result], list[str]]:
+    """What ``convbench kernels`` runs: comma-separated shapes and passes, every combination;
+    returns (rows, notes). Everything is validated (:func:`plan`) before anything is measured."""
+    wls, ps, ts, impls, notes = plan(shapes, passes, threads, compare, repeats, budget_s)
     rows: list[Result] = []
     for name, wl in wls:
-        for p in dict.fromkeys(ps):
+        for p in ps:
             if progress:
                 progress(f"{name} {p}")
             rows += run(wl, p, impls=impls, threads=ts, repeats=repeats, budget_s=budget_s,
@@ -405,7 +426,12 @@ def table(rows: list[Result], title: str = ""):
     """A rich Table of the rows: time (median, min-max), GFLOP/s, GB/s, fraction of the
     roofline bound, and the time relative to convbench at the same thread count."""
     from rich.table import Table
-    t = Table(title=title or None)
+    caption = None
+    if any(r.impl == "stream" for r in rows):
+        caption = ("stream: the memory floor, the pass's input read and its output written once "
+                   "with no convolution; convbench's time / stream's is how far the kernel is "
+                   "from moving its bytes alone")
+    t = Table(title=title or None, caption=caption)
     for name, right in [("shape", False), ("pass", False), ("impl", False), ("thr", True),
                         ("method", False), ("n", True), ("median ms", True),
                         ("min-max ms", True), ("GFLOP/s", True), ("GB/s", True),
@@ -419,7 +445,8 @@ def table(rows: list[Result], title: str = ""):
                   _ms(r.median_s), f"{_ms(r.min_s)}-{_ms(r.max_s)}", f"{r.gflops:.1f}",
                   f"{r.gbs:.1f}", "-" if math.isnan(r.bound_s) else _ms(r.bound_s),
                   "-" if math.isnan(r.roofline) else f"{r.roofline:.2f}",
-                  f"{r.median_s / b:.2f}x" if b else "-", f"{r.rel_err:.0e}")
+                  f"{r.median_s / b:.2f}x" if b else "-",
+                  "-" if math.isnan(r.rel_err) else f"{r.rel_err:.0e}")
     return t
 
 

@@ -1821,6 +1821,77 @@ int conv_backward_weight(const conv_shape *s, const float *x, const float *dy, f
 }
 
 /* ------------------------------------------------------------------------------------------
+ * The memory floor, for comparison: the bytes of a pass moved with no convolution
+ * ------------------------------------------------------------------------------------------ */
+
+/* The sum of a[0:n] (many partial sums, so it runs at the speed of the loads). */
+static float stream_sum(const float *restrict a, int64_t n)
+{
+    int64_t j = 0;
+    float sum = 0.0f;
+#if CONV_VEC
+    vf s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    for (; j + 4 * L <= n; j += 4 * L) {
+        s0 += VLD(a + j);
+        s1 += VLD(a + j + L);
+        s2 += VLD(a + j + 2 * L);
+        s3 += VLD(a + j + 3 * L);
+    }
+    float lanes[L];
+    VST(lanes, (s0 + s1) + (s2 + s3));
+    for (int v = 0; v < L; v++) sum += lanes[v];
+#endif
+    for (; j < n; j++) sum += a[j];
+    return sum;
+}
+
+/* o[0:no] from a[0:na] (+ b[0:nb]); what is read past no is summed into o[no - 1]. */
+static void stream_range(const float *restrict a, int64_t na, const float *restrict b,
+                         int64_t nb, float *restrict o, int64_t no)
+{
+    const int64_t ab = na < nb ? (na < no ? na : no) : (nb < no ? nb : no);
+    const int64_t aa = na < no ? na : no;
+    int64_t j = 0;
+    for (; j < ab; j++) o[j] = a[j] + b[j];
+    for (; j < aa; j++) o[j] = a[j] + 0.0f; /* (an add, so the compiler keeps plain stores) */
+    for (; j < no; j++) o[j] = j < nb ? b[j] : 0.0f;
+    const float rest = (na > no ? stream_sum(a + no, na - no) : 0.0f) +
+                       (nb > no ? stream_sum(b + no, nb - no) : 0.0f);
+    if (no > 0) o[no - 1] += rest;
+}
+
+int conv_stream_ex(const conv_shape *s, int backward, const float *x, const float *dy, float *out,
+                   int threads)
+{
+    if (s == NULL || x == NULL || out == NULL || (backward && dy == NULL)) return CONV_ENULL;
+    int64_t OH, OW;
+    int rc = check_shape(s, &OH, &OW);
+    if (rc != CONV_OK) return rc;
+    rc = check_call(threads, CONV_METHOD_AUTO);
+    if (rc != CONV_OK) return rc;
+    const int64_t N = s->n, nx = s->c_in * s->h * s->w, ny = s->c_out * OH * OW;
+    const int64_t no = backward ? nx : ny, nb = backward ? ny : 0;
+    const int64_t R = parts_per_image(N, threads), items = N * R;
+#ifdef _OPENMP
+    const int T = items < threads ? (int)items : threads;
+#pragma omp parallel num_threads(T) if (T > 1)
+#endif
+    {
+        const int t = THREAD_ID(), nt = THREAD_COUNT();
+        const int64_t it1 = split_at(items, nt, t + 1);
+        for (int64_t it = split_at(items, nt, t); it < it1; it++) {
+            const int64_t i = R == 1 ? it : it / R, r = R == 1 ? 0 : it % R;
+            const int64_t a0 = split_at(nx, R, r), a1 = split_at(nx, R, r + 1);
+            const int64_t b0 = split_at(nb, R, r), b1 = split_at(nb, R, r + 1);
+            const int64_t o0 = split_at(no, R, r), o1 = split_at(no, R, r + 1);
+            stream_range(x + i * nx + a0, a1 - a0, backward ? dy + i * nb + b0 : x, b1 - b0,
+                         out + i * no + o0, o1 - o0);
+        }
+    }
+    return CONV_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
  * The textbook loops, for comparison
  * ------------------------------------------------------------------------------------------ */
 

@@ -94,6 +94,15 @@ int conv_forward_naive(const conv_shape *s, const float *x, const float *wt, con
 int conv_backward_naive(const conv_shape *s, const float *x, const float *dy, const float *wt,
                         float *dx, float *dw, float *db);
 
+/* The memory floor of a pass, for benchmarks (no convolution): every image's input is read
+ * and its output written once, the images split over threads as the kernel splits them, with
+ * plain (cached) stores. backward 0: reads x, writes out shaped like y (out[j] = x[j]);
+ * backward 1: reads x and dy, writes out shaped like x (out[j] = x[j] + dy[j], dy counted
+ * where it exists); elements read past the output's length are summed into its last element.
+ * dy is ignored (may be NULL) when backward is 0. */
+int conv_stream_ex(const conv_shape *s, int backward, const float *x, const float *dy, float *out,
+                   int threads);
+
 /* The message of a status code; never NULL. */
 const char *conv_strerror(int code);
 

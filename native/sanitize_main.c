@@ -171,6 +171,22 @@ static void run_case(int64_t n, int64_t c, int64_t k, int64_t h, int64_t w, int6
     CHECK(rc == CONV_OK && close_enough(dx, rdx, nx, 1e-4) && close_enough(dw, rdw, nw, 1e-4) &&
               close_enough(db, rdb, k, 1e-4),
           "backward_naive rc %d " SHAPE_FMT, rc, SHAPE_ARGS);
+    /* the memory floor: every element read and written (ASan checks the bounds); with one
+     * part per image, out = x (+ dy) but for each image's last element */
+    const int64_t pxi = c * h * w, pyi = k * OH * OW;
+    for (int back = 0; back < 2; back++)
+        for (int t = 1; t <= 3; t++) {
+            float *o = back ? dx : y;
+            const int64_t po = back ? pxi : pyi;
+            rc = conv_stream_ex(&s, back, x, back ? dy : NULL, o, t);
+            int same = rc == CONV_OK;
+            for (int64_t i = 0; same && i < n && n >= t; i++)
+                for (int64_t j = 0; j + 1 < po && j < pxi; j++) {
+                    const float want = x[i * pxi + j] + (back && j < pyi ? dy[i * pyi + j] : 0.0f);
+                    if (o[i * po + j] != want) { same = 0; break; }
+                }
+            CHECK(same, "stream backward %d threads %d rc %d " SHAPE_FMT, back, t, rc, SHAPE_ARGS);
+        }
 #undef SHAPE_FMT
 #undef SHAPE_ARGS
 
@@ -206,6 +222,11 @@ static void bad_arguments(void)
     CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 1, -1) == CONV_EMETHOD, "fwd_ex method -1");
     CHECK(conv_backward_ex(&ok, xb, yb, wb, xb, wb, bb, 0, 0) == CONV_ETHREADS, "bwd_ex threads");
     CHECK(conv_backward_ex(&ok, xb, yb, wb, xb, wb, bb, 1, 7) == CONV_EMETHOD, "bwd_ex method");
+    CHECK(conv_stream_ex(NULL, 0, xb, NULL, yb, 1) == CONV_ENULL, "stream s NULL");
+    CHECK(conv_stream_ex(&ok, 0, NULL, NULL, yb, 1) == CONV_ENULL, "stream x NULL");
+    CHECK(conv_stream_ex(&ok, 1, xb, NULL, xb, 1) == CONV_ENULL, "stream backward dy NULL");
+    CHECK(conv_stream_ex(&ok, 0, xb, NULL, NULL, 1) == CONV_ENULL, "stream out NULL");
+    CHECK(conv_stream_ex(&ok, 0, xb, NULL, yb, 0) == CONV_ETHREADS, "stream threads 0");
     CHECK(conv_method(&ok, CONV_PART_FORWARD) == CONV_METHOD_DIRECT, "method fat-like");
     CHECK(conv_method(&ok, 3) == -CONV_EMETHOD, "method bad part");
     CHECK(conv_method(NULL, 0) == -CONV_ENULL, "method NULL");

@@ -86,14 +86,18 @@ def test_parse_compare_and_threads():
 @pytest.mark.parametrize("pass_", ["forward", "backward"])
 def test_run_rows(pass_):
     wl = kb.parse_shape("mb2ic3ih12iw17oc5kh3ph1")
-    rows = kb.run(wl, pass_, impls=("naive", "numpy", "torch"), threads=(1, 2), repeats=3,
-                  roof={**FAKE_ROOF, "cpu_model": "x"}, shape_name="tiny")
+    rows = kb.run(wl, pass_, impls=("naive", "numpy", "torch", "stream"), threads=(1, 2),
+                  repeats=3, roof={**FAKE_ROOF, "cpu_model": "x"}, shape_name="tiny")
     impls = [(r.impl, r.threads) for r in rows]
     assert impls[:4] == [("convbench", 1), ("convbench", 2), ("naive", 1), ("numpy", 1)]
+    assert impls[-2:] == [("stream", 1), ("stream", 2)]  # the floor, at each thread count
     for r in rows:
         assert r.repeats == 3 and r.shape == "tiny" and r.pass_ == pass_
         assert 0 < r.min_s <= r.median_s <= r.max_s
-        assert r.rel_err < 1e-4, r
+        if r.impl == "stream":  # not a convolution: no error against convbench
+            assert math.isnan(r.rel_err)
+        else:
+            assert r.rel_err < 1e-4, r
         assert math.isclose(r.gflops, wl.flops(pass_) / r.median_s / 1e9)
         assert math.isclose(r.gbs, wl.bytes_moved(pass_) / r.median_s / 1e9)
         bound = max(wl.flops(pass_) / (50e9 * r.threads),
@@ -144,6 +148,44 @@ def test_cli_kernels(cache, tmp_path):
     assert {r.impl for r in rows} == {"convbench", "naive", "numpy"}
     assert {r.method for r in rows if r.impl == "convbench"} == {"direct", "gemm"}
     assert all(r.rel_err < 1e-4 for r in rows)
+
+
+def test_cli_kernels_default_compare_has_the_stream_floor(cache, tmp_path):
+    """The default --compare includes the memory floor: its rows are in the table and the CSV
+    at every thread count, with no error (a dash in the table, nan in the CSV)."""
+    out = tmp_path / "k.csv"
+    proc = run_cli("kernels", "--shape", "mb2ic2ih12oc3kh3", "--pass", "forward,backward",
+                   "--threads", "1,2", "--repeats", "1", "--csv", str(out), "--roofline",
+                   "cached", env={"XDG_CACHE_HOME": str(cache)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "stream" in proc.stdout and "memory floor" in " ".join(proc.stdout.split())
+    rows = kb.read_csv(out)
+    assert {(r.pass_, r.threads) for r in rows if r.impl == "stream"} == {
+        (p, t) for p in ("forward", "backward") for t in (1, 2)}
+    assert all(math.isnan(r.rel_err) for r in rows if r.impl == "stream")
+
+
+def test_plan_measures_nothing_and_benchmark_measures_once(monkeypatch):
+    """plan() (what the CLI validates with before the roofline) runs no case; benchmark() runs
+    each (shape, pass) exactly once."""
+    calls = []
+    real = kb.run
+
+    def counting_run(wl, pass_, **kw):
+        calls.append((kw.get("shape_name"), pass_))
+        return real(wl, pass_, **kw)
+
+    monkeypatch.setattr(kb, "run", counting_run)
+    wls, ps, ts, impls, notes = kb.plan("mb1ic1ih9oc1kh3,mb1ic2ih9oc2kh3", "forward,backward",
+                                       "1,2", "naive,stream", 1)
+    assert calls == [] and [n for n, _ in wls] == ["mb1ic1ih9oc1kh3", "mb1ic2ih9oc2kh3"]
+    assert ps == ["forward", "backward"] and ts == (1, 2) and impls == ("naive", "stream")
+    assert not any("stream" in n for n in notes)
+    rows, _ = kb.benchmark("mb1ic1ih9oc1kh3,mb1ic2ih9oc2kh3", "forward,backward", "1", "",
+                           repeats=1)
+    assert calls == [(s, p) for s in ("mb1ic1ih9oc1kh3", "mb1ic2ih9oc2kh3")
+                     for p in ("forward", "backward")]
+    assert len(rows) == 4
 
 
 @pytest.mark.parametrize("args,needle", [
