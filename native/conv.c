@@ -25,12 +25,12 @@
  *   - backward_input is fwd_core_rows() applied to dy, zero-padded by (k - 1 - pad) and, for
  *     stride > 1, dilated by the stride, with the kernel flipped and its channel axes swapped.
  *     A large image at stride 1 skips the padded copy (dx_frame_rows): the interior runs on dy
- *     in place, the thin frame around it one pixel at a time.
+ *     in place, the thin frame around it on small padded copies of the dy it needs.
  *   - backward_weight is a set of dot products over output rows (bww_rows), a block of TB
  *     kernel columns at a time, in VW independent lanes (so the compiler can vectorise a
  *     float sum without reassociation flags); 3x3 stride-1 kernels use bww33_row (wide images:
- *     row by row, each x row loaded once for every dy row it meets) or bww33_col (narrow
- *     images, down the columns). The last chunk of a row overlaps the previous one with the
+ *     row by row, each x row loaded once for every dy row it meets) or bww33_col (rows of
+ *     fewer than two vectors, down the columns). The last chunk of a row overlaps the previous one with the
  *     already-counted lanes masked by a select (not a multiply: 0 * inf is NaN). Lanes are
  *     summed per image (part, or band) in float and accumulated across images in double.
  *   - The two gradients of a large image go by bands of rows (dx, then dw of the same rows),
@@ -303,9 +303,10 @@ static int check_shape(const conv_shape *s, int64_t *oh, int64_t *ow)
         !count_ok(s->n, s->c_out, o_h, o_w, fsz))
         return CONV_EOVERFLOW;
     /* the scratch buffers: a padded image, a dilated+padded dy image, the weight lanes */
-    if (s->kh - 1 > INT64_MAX - s->h || s->kw - 1 > INT64_MAX - s->w) return CONV_EOVERFLOW;
+    if (s->kh - 1 > INT64_MAX - s->h || s->kw > (INT64_MAX - s->w) / 2) return CONV_EOVERFLOW;
     if (!count_ok(1, s->c_in, hp, wp, fsz) ||
         !count_ok(1, s->c_out, s->h + s->kh - 1, s->w + s->kw - 1, fsz) ||
+        !count_ok(2, s->c_out, s->kh, s->w + 2 * s->kw, fsz) || /* dx_frame_rows' scratch */
         !count_ok(s->c_out * s->c_in, s->kh, s->kw, VW, (int64_t)sizeof(double)))
         return CONV_EOVERFLOW;
     /* GEMM: packed weights, im2col blocks (PBMAX + NR columns), dy^T and dW^T blocks */
@@ -1360,56 +1361,57 @@ int conv_forward(const conv_shape *s, const float *x, const float *wt, const flo
     return conv_forward_ex(s, x, wt, b, y, 1, CONV_METHOD_AUTO);
 }
 
-/* Backward-input, direct method, stride 1, pad <= k - 1, without a padded copy of dy: rows
- * [h0, h1) of dx for one image. dx[ic][ih][iw] = sum over oc, a, b of
+/* Backward-input, direct method, stride 1, pad <= k - 1, without a padded copy of the whole
+ * dy: rows [h0, h1) of dx for one image. dx[ic][ih][iw] = sum over oc, a, b of
  * dy[oc][ih - top + a][iw - left + b] * wa[ic][oc][a][b] (wa: the kernel flipped, its channel
  * axes swapped; top = kh - 1 - pad_h, left = kw - 1 - pad_w), taps outside dy being zero.
  * The interior, where every tap lies inside dy, is fwd_core_rows() on dy itself, written into
- * dx in place; the frame around it (kh - 1 - pad rows and kw - 1 - pad columns on each side)
- * sums the taps inside dy one pixel at a time, in the same oc, a, b order. */
-static void dx_frame_pixel(int64_t K, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
-                           int64_t top, int64_t left, const float *restrict dy,
-                           const float *restrict wic, int64_t ih, int64_t iw,
-                           float *restrict out)
+ * dx in place; each part of the frame around it (kh - 1 - pad rows and kw - 1 - pad columns on
+ * each side) is fwd_core_rows() on a small zero-padded copy of the dy it needs (dx_region), so
+ * every pixel is the same sum, in the same order, as with the padded copy of the whole dy.
+ * buf: DX_FRAME_BUF(K, KH, KW, W) floats of scratch. */
+#define DX_FRAME_BUF(K, KH, KW, W) (2 * (K) * (KH) * ((W) + 2 * (KW)))
+
+/* dx rows [ra, rb), columns [ca, cb) through a zero-padded copy of the dy they need (in the
+ * coordinates of the whole padded dy: rows [ra, rb + KH - 1), columns [ca, cb + KW - 1)),
+ * as many rows at a time as fit in buf (nbuf floats). */
+static void dx_region(int64_t C, int64_t K, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                      int64_t KH, int64_t KW, int64_t top, int64_t left,
+                      const float *restrict dy, const float *restrict wa, float *restrict dx,
+                      int64_t ra, int64_t rb, int64_t ca, int64_t cb, float *restrict buf,
+                      int64_t nbuf)
 {
-    float sum = 0.0f;
-    for (int64_t oc = 0; oc < K; oc++)
-        for (int64_t a = 0; a < KH; a++) {
-            const int64_t r = ih - top + a;
-            if (r < 0 || r >= OH) continue;
-            for (int64_t b = 0; b < KW; b++) {
-                const int64_t c = iw - left + b;
-                if (c < 0 || c >= OW) continue;
-                sum += dy[(oc * OH + r) * OW + c] * wic[(oc * KH + a) * KW + b];
-            }
-        }
-    *out = sum;
+    if (rb <= ra || cb <= ca) return;
+    const int64_t bw = cb - ca + KW - 1;
+    const int64_t rc = nbuf / (K * bw) - (KH - 1); /* >= KH + 1, as bw <= W + 2 * KW */
+    for (int64_t r = ra; r < rb; r += rc) {
+        const int64_t re = r + rc < rb ? r + rc : rb, bh = re - r + KH - 1;
+        memset(buf, 0, (size_t)(K * bh * bw) * sizeof(float));
+        place(K, OH, OW, dy, top - r, left - ca, 1, 1, bh, bw, buf);
+        fwd_core_rows(K, bh, bw, C, KH, KW, 1, 1, re - r, cb - ca, 0, re - r, buf, wa, NULL,
+                      dx + r * W + ca, W, H * W);
+    }
 }
 
 static void dx_frame_rows(int64_t C, int64_t K, int64_t H, int64_t W, int64_t OH, int64_t OW,
                           int64_t KH, int64_t KW, int64_t ph, int64_t pw,
                           const float *restrict dy, const float *restrict wa,
-                          float *restrict dx, int64_t h0, int64_t h1)
+                          float *restrict dx, int64_t h0, int64_t h1, float *restrict buf)
 {
-    const int64_t top = KH - 1 - ph, left = KW - 1 - pw;
+    const int64_t top = KH - 1 - ph, left = KW - 1 - pw, nbuf = DX_FRAME_BUF(K, KH, KW, W);
     const int64_t ihn = OH >= KH ? OH - KH + 1 : 0, iwn = OW >= KW ? OW - KW + 1 : 0;
     const int64_t r0 = h0 > top ? h0 : top, r1 = h1 < top + ihn ? h1 : top + ihn;
-    const int inner = iwn > 0 && r1 > r0;
-    if (inner)
-        fwd_core_rows(K, OH, OW, C, KH, KW, 1, 1, ihn, iwn, r0 - top, r1 - top, dy, wa, NULL,
-                      dx + top * W + left, W, H * W);
-    for (int64_t ic = 0; ic < C; ic++) {
-        const float *restrict wic = wa + ic * K * KH * KW;
-        float *restrict dxc = dx + ic * H * W;
-        for (int64_t ih = h0; ih < h1; ih++) {
-            const int row_inner = inner && ih >= r0 && ih < r1;
-            for (int64_t iw = 0; iw < W; iw++) {
-                if (row_inner && iw == left) iw = left + iwn; /* skip the interior */
-                if (iw >= W) break;
-                dx_frame_pixel(K, OH, OW, KH, KW, top, left, dy, wic, ih, iw, dxc + ih * W + iw);
-            }
-        }
+    if (iwn <= 0 || r1 <= r0) { /* no interior in these rows: all frame */
+        dx_region(C, K, H, W, OH, OW, KH, KW, top, left, dy, wa, dx, h0, h1, 0, W, buf, nbuf);
+        return;
     }
+    fwd_core_rows(K, OH, OW, C, KH, KW, 1, 1, ihn, iwn, r0 - top, r1 - top, dy, wa, NULL,
+                  dx + top * W + left, W, H * W);
+    dx_region(C, K, H, W, OH, OW, KH, KW, top, left, dy, wa, dx, h0, r0, 0, W, buf, nbuf);
+    dx_region(C, K, H, W, OH, OW, KH, KW, top, left, dy, wa, dx, r1, h1, 0, W, buf, nbuf);
+    dx_region(C, K, H, W, OH, OW, KH, KW, top, left, dy, wa, dx, r0, r1, 0, left, buf, nbuf);
+    dx_region(C, K, H, W, OH, OW, KH, KW, top, left, dy, wa, dx, r0, r1, left + iwn, W, buf,
+              nbuf);
 }
 
 /* One thread's share of the weight gradient of image rows [oh0, oh1), direct method:
@@ -1493,7 +1495,7 @@ static void bww33_row(const float *restrict dyp, const float *restrict xp, int64
     acc9_to_lanes(acc, lane);
 }
 
-/* The same, column-major (for narrow images, whose rows all stay in L1): one chunk of L
+/* The same, column-major (for narrow images, rows of under 2L, all in L1): one chunk of L
  * columns at c, walking down the rows: lane[(kh*3 + kw)*VW + v] += sum of
  * dy[oh][c+v] * x[oh+kh][c+v+kw]. Each x row is loaded once for the three kernel rows it
  * meets (6 loads for 9 FMAs); with `masked`, the lanes the previous chunk already counted
@@ -1566,9 +1568,12 @@ static void bww_direct_rows(const conv_shape *s, int64_t OH, int64_t OW, const f
         const int64_t b1 = b0 + band < oh1 ? b0 + band : oh1;
 #if CONV_VEC
         if (KH == 3 && KW == 3 && sh == 1 && sw == 1 && OW >= L) {
-            /* a band whose x rows fit in half of L1 is walked down its columns (each x row
-             * loaded once for all nine taps); wider ones row by row (as the prefetchers like) */
-            const int narrow = (b1 - b0 + 2) * wp <= 4096;
+            /* rows of fewer than two vectors are walked down their columns (each x row
+             * loaded once for all nine taps; a row walk would spend half its work on the
+             * masked last chunk); wider ones row by row, which measured faster from 14
+             * columns up, in cache and streaming (light's 30: 0.61 against 0.78 us an image
+             * in cache, interleaved) */
+            const int narrow = OW < 2 * L && (b1 - b0 + 2) * wp <= 4096;
             for (int64_t oc = 0; oc < K; oc++)
                 for (int64_t ic = 0; ic < C; ic++)
                     (narrow ? bww33_col : bww33_row)(dyi + oc * OH * OW, xi + ic * hp * wp, b0, b1,
@@ -1705,9 +1710,11 @@ int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const
         if (do_dx) {
             if (mi == CONV_METHOD_GEMM)
                 in_s = alloc_floats((KdI + (C + MR - 1) / MR * MR) * ldci);
-            else if (!dx_frame)
+            else if (dx_frame)
+                in_s = alloc_floats(DX_FRAME_BUF(K, KH, KW, W));
+            else
                 in_s = zeroed_floats(K * Hd * Wd);
-            ok = ok && (in_s != NULL || dx_frame);
+            ok = ok && in_s != NULL;
         }
         if (do_dw) {
             if (mw == CONV_METHOD_GEMM) {
@@ -1752,7 +1759,7 @@ int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const
                             }
                         } else if (dx_frame) {
                             dx_frame_rows(C, K, H, W, OH, OW, KH, KW, ph, pw, dyi, wa, dxi, hb0,
-                                          hb1);
+                                          hb1, in_s);
                         } else {
                             /* dx = correlation of dy placed with stride and padding k-1-pad
                              * into Hd x Wd with the flipped, transposed weights */

@@ -7,8 +7,8 @@
   three vectors), with the pixel, 8-column and 24-column paths and 1-5 output channels;
 - backward-input of a large image at stride 1 without a padded copy of dy (interior plus
   frame), including an image narrower than the kernel (all frame) and row splits;
-- backward-weight of wide images walked row by row (narrow ones walk columns), with an inf in
-  the overlapping last chunk.
+- backward-weight walked row by row (rows of 16 columns and more) or down the columns
+  (narrower), with an inf in the overlapping last chunk.
 """
 from __future__ import annotations
 
@@ -120,6 +120,28 @@ def test_large_image_padding_beyond_kernel_uses_the_copy():
 @pytest.mark.parametrize("w", [300, 301, 307])
 def test_wide_image_weight_gradient(w):
     check_backward(2, 2, 3, 40, w, 3, 3)
+
+
+# output widths 8-15 walk the columns, 16 and up the rows; each with a masked last chunk
+# (but 8 and 16) and 1, 2, 3, 4 and 31 output rows (the row walk goes 3 dy rows at a time)
+@pytest.mark.parametrize("w", [10, 15, 17, 18, 25, 32, 33])
+@pytest.mark.parametrize("h", [3, 4, 5, 6, 33])
+def test_small_image_weight_gradient_either_walk(h, w):
+    check_backward(3, 1, 2, h, w, 3, 3, seed=h * 100 + w)
+
+
+# output 11 (column walk: chunks at 0 and 3) and 30 (row walk: 0, 8, 16 and 22); the inf sits
+# in x columns whose products fall in the lanes the last chunk masks off
+@pytest.mark.parametrize("w,col", [(13, 5), (32, 23)])
+def test_small_image_inf_in_overlapping_tail_gives_no_nan(w, col):
+    x = np.ones((2, 1, 9, w), np.float32)
+    x[1, 0, 4, col] = np.inf
+    wt = np.ones((1, 1, 3, 3), np.float32)
+    dy = np.ones((2, 1, 7, w - 2), np.float32)
+    dx, dw, db = kernel.backward(x, wt, dy)
+    assert not np.isnan(dw).any() and np.isinf(dw).any()
+    np.testing.assert_allclose(dw, reference.conv2d_backward(x, wt, dy)[1], rtol=1e-6)
+    assert db[0] == 2 * 7 * (w - 2)
 
 
 def test_wide_image_inf_in_overlapping_tail_gives_no_nan():
