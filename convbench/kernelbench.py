@@ -167,20 +167,20 @@ class _Case:
         fwd = self.pass_ == "forward"
         if impl in ("convbench", "naive"):
             if fwd:
-                y = np.empty(self.wl.output_shape(), np.float32)
+                y = _touched(np.empty(self.wl.output_shape(), np.float32))
                 if impl == "naive":
                     return lambda: (kernel.forward_naive(x, w, b, out=y, **geo),)
                 return lambda: (kernel.forward(x, w, b, out=y, threads=threads, **geo),)
-            dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
+            dx, dw, db = _touched(np.empty_like(x)), np.empty_like(w), np.empty_like(b)
             if impl == "naive":
                 return lambda: kernel.backward_naive(x, w, self.dy, dx=dx, dw=dw, db=db, **geo)
             return lambda: kernel.backward(x, w, self.dy, dx=dx, dw=dw, db=db, threads=threads,
                                            **geo)
         if impl == "stream":
             if fwd:
-                y = np.empty(self.wl.output_shape(), np.float32)
+                y = _touched(np.empty(self.wl.output_shape(), np.float32))
                 return lambda: (kernel.stream(x, w, out=y, threads=threads, **geo),)
-            o = np.empty_like(x)
+            o = _touched(np.empty_like(x))
             return lambda: (kernel.stream(x, w, self.dy, out=o, threads=threads, **geo),)
         if impl == "numpy":
             from . import reference
@@ -209,6 +209,13 @@ class _Case:
                 return dx_.numpy(), dw_.numpy(), db_.numpy()
             return run_bwd
         raise UsageError(f"unknown implementation {impl!r}")
+
+
+def _touched(a: np.ndarray) -> np.ndarray:
+    """a, every page of it written once, so that no timed run pays for faulting them in (the
+    first call into a fresh 576 MB output takes ten times a later one)."""
+    a.fill(0)
+    return a
 
 
 def torch_available() -> bool:
