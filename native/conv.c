@@ -30,9 +30,10 @@
  *     kernel columns at a time, in VW independent lanes (so the compiler can vectorise a
  *     float sum without reassociation flags); 3x3 stride-1 kernels use bww33_row (wide images:
  *     row by row, each x row loaded once for every dy row it meets) or bww33_col (rows of
- *     fewer than two vectors, down the columns). The last chunk of a row overlaps the previous one with the
- *     already-counted lanes masked by a select (not a multiply: 0 * inf is NaN). Lanes are
- *     summed per image (part, or band) in float and accumulated across images in double.
+ *     fewer than two vectors, down the columns). The last chunk of a row overlaps the
+ *     previous one with the already-counted lanes masked by a select (not a multiply:
+ *     0 * inf is NaN). Lanes are summed per image (part, or band) in float and accumulated
+ *     across images in double.
  *   - The two gradients of a large image go by bands of rows (dx, then dw of the same rows),
  *     so each band of dy comes from memory once.
  *
@@ -1569,10 +1570,10 @@ static void bww_direct_rows(const conv_shape *s, int64_t OH, int64_t OW, const f
 #if CONV_VEC
         if (KH == 3 && KW == 3 && sh == 1 && sw == 1 && OW >= L) {
             /* rows of fewer than two vectors are walked down their columns (each x row
-             * loaded once for all nine taps; a row walk would spend half its work on the
-             * masked last chunk); wider ones row by row, which measured faster from 14
-             * columns up, in cache and streaming (light's 30: 0.61 against 0.78 us an image
-             * in cache, interleaved) */
+             * loaded once for all nine taps; a row walk would spend much of its work on the
+             * masked last chunk), wider ones row by row. Measured interleaved, in cache: the
+             * column walk faster at 10 columns, the two within noise at 14, the row walk
+             * faster at 30 (light: 0.61 against 0.78 us an image) and 62, and streaming */
             const int narrow = OW < 2 * L && (b1 - b0 + 2) * wp <= 4096;
             for (int64_t oc = 0; oc < K; oc++)
                 for (int64_t ic = 0; ic < C; ic++)
