@@ -7,11 +7,7 @@ import numpy as np
 import pytest
 
 from convbench import kernel
-
-
-def split_at(total: int, parts: int, idx: int) -> int:
-    q, r = divmod(total, parts)
-    return idx * q + min(idx, r)
+from convbench.partition import shard  # the C split_at's ranges: remainders to the first parts
 
 
 def expected(x, dy, n_out: int, threads: int) -> np.ndarray:
@@ -24,9 +20,9 @@ def expected(x, dy, n_out: int, threads: int) -> np.ndarray:
     out = np.zeros((n, n_out))
     for i in range(n):
         for r in range(parts):
-            a = xs[i, split_at(xs.shape[1], parts, r):split_at(xs.shape[1], parts, r + 1)]
-            b = bs[i, split_at(bs.shape[1], parts, r):split_at(bs.shape[1], parts, r + 1)]
-            o0, o1 = split_at(n_out, parts, r), split_at(n_out, parts, r + 1)
+            a = xs[i, slice(*shard(xs.shape[1], parts, r))]
+            b = bs[i, slice(*shard(bs.shape[1], parts, r))]
+            o0, o1 = shard(n_out, parts, r)
             o = np.zeros(o1 - o0)
             o[:min(a.size, o.size)] += a[:o.size]
             o[:min(b.size, o.size)] += b[:o.size]
