@@ -6,7 +6,7 @@ and the memory floor (the same bytes moved with no convolution).
     python benchmarks/kernel_bench.py --quick         # smaller batches, a quick look
     python benchmarks/kernel_bench.py --threads 1,2 --compare naive,torch --csv out.csv
 
-A thin wrapper of convbench.kernelbench (what `convbench kernels` runs): forward and backward
+A thin wrapper of convbench.kernel.bench (what `convbench kernels` runs): forward and backward
 (dx, dw, db) of "fat" (x (N, 3, 1024, 1024), w (3, 3, 3, 3); N = 8 here, 80 in the full
 workload) and "light" (x (160000, 1, 32, 32), w (1, 1, 3, 3)), stride 1, no padding; every
 implementation on the same data, repeats interleaved; median, min-max, GFLOP/s and the fraction
@@ -22,8 +22,9 @@ import sys
 
 from rich.console import Console
 
-from convbench import kernel, kernelbench
-from convbench.errors import ConvbenchError
+from convbench import kernel
+from convbench.kernel import bench as kernelbench
+from convbench.core.errors import ConvbenchError
 
 
 def parse_args(argv=None):

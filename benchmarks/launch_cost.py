@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from convbench import launcher
+from convbench.engine import launcher
 
 SRC = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
 """``python -m convbench`` is the ``convbench`` command."""
-from .cli import main
+from convbench.cli import main
 
 main()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from convbench import launcher
+from convbench.engine import launcher
 
 #: every MPI run is bounded: one failed rank can leave the others waiting forever
 MPI_TIMEOUT = 180

@@ -8,8 +8,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from convbench import analysis, results, sweep
-from convbench.workload import preset
+from convbench.reporting import stats
+from convbench.results import store
+from convbench.engine import sweep
+from convbench.workload.spec import preset
 
 TINY = preset("tiny")
 
@@ -47,21 +49,21 @@ def point(p: int, times, *, mode="strong", status="ok", verified=True, over=Fals
                           "wait_s": 0.1 * tr, "rss_base_mb": 40.0, "rss_peak_mb": 60.0 + 10 * (r == 0),
                           "rss_data_mb": 20.0 + 10 * (r == 0)})
     peaks = [70.0] + [60.0] * (p - 1)
-    row.update(time_s=analysis.median(times), time_min_s=min(times), time_max_s=max(times),
-               compute_s=0.6 * analysis.median(times), comm_s=0.3 * analysis.median(times),
+    row.update(time_s=stats.median(times), time_min_s=min(times), time_max_s=max(times),
+               compute_s=0.6 * stats.median(times), comm_s=0.3 * stats.median(times),
                mem_total_mb=sum(peaks), mem_max_rank_mb=max(peaks), mem_rank0_mb=peaks[0],
                mem_per_rank_mb=peaks)
     return row, ranks
 
 
 def build(d: Path, points: list, mode: str = "strong", **man) -> Path:
-    """A results directory with a manifest and both tables (scaling by analysis.add_scaling)."""
+    """A results directory with a manifest and both tables (scaling by stats.add_scaling)."""
     d = Path(d)
     d.mkdir(parents=True, exist_ok=True)
-    results.write_json(d / results.MANIFEST, manifest(mode=mode, **man))
-    rows = analysis.add_scaling([r for r, _ in points], mode)
-    results.write_csv(d / results.SUMMARY, rows, results.SUMMARY_COLUMNS)
-    results.write_csv(d / results.RANKS, [x for _, rr in points for x in rr], results.RANK_COLUMNS)
+    store.write_json(d / store.MANIFEST, manifest(mode=mode, **man))
+    rows = stats.add_scaling([r for r, _ in points], mode)
+    store.write_csv(d / store.SUMMARY, rows, store.SUMMARY_COLUMNS)
+    store.write_csv(d / store.RANKS, [x for _, rr in points for x in rr], store.RANK_COLUMNS)
     return d
 
 
@@ -88,13 +90,13 @@ def synthetic(d: Path, mode: str = "strong", procs=(1, 2, 4, 8), t1: float = 10.
               noise: float = 0.0, data: str = "local", pass_: str = "forward", seed: int = 0,
               over=(), batch: int = 16, repeats: int = 3) -> Path:
     """A sweep that follows a known scaling law exactly (Amdahl for strong, Gustafson for
-    weak, see convbench.model) plus c(P) = latency + bytes(P) / bandwidth, each repeat's time
+    weak, see convbench.reporting.scaling) plus c(P) = latency + bytes(P) / bandwidth, each repeat's time
     and the communication times multiplied by (1 + noise * N(0, 1)). `over`: the P marked
     oversubscribed."""
     import numpy as np
 
-    from convbench import model
-    from convbench.workload import Workload
+    from convbench.reporting import scaling as model
+    from convbench.workload.spec import Workload
 
     rng = np.random.default_rng(seed)
     man = manifest(mode=mode, data=data, pass_=pass_, batch=batch, repeats=repeats, slots=max(procs))

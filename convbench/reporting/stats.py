@@ -1,0 +1,306 @@
+"""Scaling statistics as pure functions: computed once, here, and only formatted elsewhere.
+
+Conventions (the baseline is the smallest P of the sweep that was measured and verified):
+- strong: speedup S(P) = P0 * T(P0) / T(P); efficiency E = S / P.
+- weak:   scaled speedup S(P) = P * T(P0) / T(P); efficiency E = T(P0) / T(P).
+- Karp-Flatt experimentally determined serial fraction e = (1/S - 1/P) / (1 - 1/P), P > 1.
+A point that failed or was not verified gets no speedup, efficiency or serial fraction.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+
+def median(values: Iterable[float]) -> float:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    return statistics.median(vals) if vals else math.nan
+
+
+def repeat_times(rank_times: Sequence[Sequence[float]]) -> list[float]:
+    """The figure of each repeat: the maximum over ranks. rank_times[rank][repeat]."""
+    if not rank_times:
+        return []
+    return [max(col) for col in zip(*rank_times)]
+
+
+def speedup(mode: str, p0: int, t0: float, p: int, t: float) -> float:
+    if not (t > 0 and t0 > 0):
+        return math.nan
+    if mode == "weak":
+        return p * t0 / t
+    return p0 * t0 / t
+
+
+def efficiency(mode: str, p0: int, t0: float, p: int, t: float) -> float:
+    if not (t > 0 and t0 > 0):
+        return math.nan
+    if mode == "weak":
+        return t0 / t
+    return speedup(mode, p0, t0, p, t) / p
+
+
+def karp_flatt(s: float, p: int) -> float:
+    """Serial fraction from a measured speedup s on p processes (NaN for p = 1)."""
+    if p <= 1 or not (s > 0) or math.isnan(s):
+        return math.nan
+    return (1.0 / s - 1.0 / p) / (1.0 - 1.0 / p)
+
+
+from convbench.workload.cost import bandwidth, roofline_bound  # noqa: E402
+
+
+def roofline_columns(time_s: float, gbs: float, flops: float, nbytes: float, roof: dict,
+                     cores: int) -> dict:
+    """Where a point stands against the machine's roofline on `cores` cores:
+    roofline_s = max(FLOPs / peak, bytes / bandwidth), roofline_frac = roofline_s / time_s
+    (1 = at the bound), bw_frac = achieved GB/s / the bandwidth of that many cores (near 1:
+    memory bandwidth is full, more ranks on these cores cannot help)."""
+    bound = roofline_bound(flops, nbytes, roof, cores)
+    ok = time_s is not None and time_s > 0
+    return {"roofline_s": bound, "roofline_frac": bound / time_s if ok else math.nan,
+            "bw_frac": gbs / bandwidth(roof, cores) if ok and gbs == gbs else math.nan}
+
+
+def add_scaling(rows: list[dict], mode: str) -> list[dict]:
+    """Fill speedup, efficiency and karp_flatt in summary rows (each with procs, time_s,
+    status, verified); returns new dicts. The baseline is the smallest good P."""
+    good = [r for r in rows if r.get("status") == "ok" and r.get("verified")]
+    # a single measured point ('convbench run') has nothing to scale against
+    base = min(good, key=lambda r: r["procs"]) if good and mode != "run" else None
+    out = []
+    for r in rows:
+        r = dict(r)
+        if base is None or r not in good:
+            r.update(speedup=math.nan, efficiency=math.nan, karp_flatt=math.nan)
+        else:
+            s = speedup(mode, base["procs"], base["time_s"], r["procs"], r["time_s"])
+            r["speedup"] = s
+            r["efficiency"] = efficiency(mode, base["procs"], base["time_s"], r["procs"], r["time_s"])
+            # Karp-Flatt is defined for strong scaling against a one-process baseline
+            r["karp_flatt"] = karp_flatt(s, r["procs"]) if mode != "weak" and base["procs"] == 1 else math.nan
+        out.append(r)
+    return out
+
+
+# ---- reading summary and ranks tables back (for plots, report and compare) -------------------
+# These take the pandas tables of results.load() and return plain data; the exporters and the
+# figures only format what they return.
+
+PHASE_COLUMNS = ("compute_s", "scatter_s", "gather_s", "allreduce_s", "wait_s")
+
+
+def _is_nan(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def as_float(v) -> float:
+    """A CSV cell as a float: NaN for empty, missing or unparseable cells."""
+    if _is_nan(v):
+        return math.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def as_bool(v) -> bool:
+    """'true'/'false' (as results.py writes them), a bool, or an empty cell (False)."""
+    if isinstance(v, str):
+        return v.strip().lower() in ("true", "1", "yes")
+    if _is_nan(v):
+        return False
+    return bool(v)
+
+
+def as_list(v) -> list[float]:
+    """A space-separated list cell ('52.69 52.49'), a single number, or empty -> floats."""
+    if _is_nan(v):
+        return []
+    if isinstance(v, str):
+        return [float(x) for x in v.split()]
+    return [float(v)]
+
+
+def as_text(v) -> str:
+    return "" if _is_nan(v) else str(v)
+
+
+def points(summary) -> list[dict]:
+    """summary.csv's rows with typed values, in P order: procs (int), the float columns (NaN
+    where empty), verified/oversubscribed (bool), mem_per_rank_mb (list of floats), status,
+    reason and output_shape (str). The numbers are exactly the ones in the file."""
+    floats = ("time_s", "time_min_s", "time_max_s", "compute_s", "comm_s", "speedup",
+              "efficiency", "karp_flatt", "gflops", "mem_total_mb", "mem_max_rank_mb",
+              "mem_rank0_mb", "mem_data_mb", "launch_s")
+    out = []
+    for rec in summary.to_dict("records"):
+        r = dict(rec)
+        r["procs"] = int(rec["procs"])
+        for c in floats:
+            r[c] = as_float(rec.get(c))
+        for c in ("verified", "oversubscribed"):
+            r[c] = as_bool(rec.get(c))
+        r["mem_per_rank_mb"] = as_list(rec.get("mem_per_rank_mb"))
+        for c in ("mode", "pass", "data", "status", "reason", "output_shape"):
+            r[c] = as_text(rec.get(c))
+        out.append(r)
+    return sorted(out, key=lambda r: r["procs"])
+
+
+def point_kind(r: dict) -> str:
+    """How a point is drawn and labelled: 'ok', 'oversubscribed' (ok, but P exceeded the
+    slots), 'unverified' (measured with --no-verify: a time but no speedup) or 'failed'."""
+    if r.get("status") != "ok" or _is_nan(r.get("time_s")):
+        return "failed"
+    if not r.get("verified"):
+        return "unverified"
+    return "oversubscribed" if r.get("oversubscribed") else "ok"
+
+
+def baseline(rows: list[dict]) -> tuple[int, float] | None:
+    """(P0, T(P0)): the smallest verified ok P, as add_scaling chooses it; None if none."""
+    good = [r for r in rows if r.get("status") == "ok" and r.get("verified")
+            and not _is_nan(r.get("time_s"))]
+    if not good:
+        return None
+    b = min(good, key=lambda r: r["procs"])
+    return b["procs"], b["time_s"]
+
+
+def ideal_time(mode: str, p0: int, t0: float, p: int) -> float:
+    """Perfect scaling from the baseline: strong T0 * P0 / P; weak T0 (flat)."""
+    return t0 if mode == "weak" else t0 * p0 / p
+
+
+def scaling_range(value: float, t: float, t_min: float, t_max: float) -> tuple[float, float]:
+    """The min-max bar of a speedup or efficiency whose point took median time t over repeats
+    spanning [t_min, t_max]. Both quantities are (baseline) / t, so against the same baseline
+    the slowest repeat gives value * t / t_max and the fastest value * t / t_min. The bar shows
+    the spread of this point's repeats only (the baseline is its median, as in summary.csv)."""
+    if any(_is_nan(x) for x in (value, t, t_min, t_max)) or not (t_min > 0 and t_max > 0):
+        return math.nan, math.nan
+    return value * t / t_max, value * t / t_min
+
+
+def ratio_with_spread(a: float, a_min: float, a_max: float,
+                      b: float, b_min: float, b_max: float) -> tuple[float, float, float]:
+    """B/A of two median times and its spread from the min-max ranges:
+    (b / a, b_min / a_max, b_max / a_min). NaN where a time is missing or not positive."""
+    if any(_is_nan(x) or not x > 0 for x in (a, a_min, a_max, b, b_min, b_max)):
+        return math.nan, math.nan, math.nan
+    return b / a, b_min / a_max, b_max / a_min
+
+
+def ranges_overlap(a_min: float, a_max: float, b_min: float, b_max: float) -> bool:
+    """Do the closed ranges [a_min, a_max] and [b_min, b_max] share a value? (Then the two
+    times are not distinguishable with these repeats: the difference is within noise.)"""
+    if any(_is_nan(x) for x in (a_min, a_max, b_min, b_max)):
+        return False
+    return a_min <= b_max and b_min <= a_max
+
+
+def phase_breakdown(ranks, how: str = "critical") -> list[dict]:
+    """Per P, the phases compute/scatter/gather/allreduce/wait (seconds) of ranks.csv.
+
+    how = "critical": in the median repeat (the repeat whose max-over-ranks time is the
+          median; for an even count the lower of the two middle ones), the rank with the
+          longest compute: the one the others wait for. Its phases add up to its own time,
+          which the barriers make (nearly) the repeat's time.
+    how = "median":   each phase's median over repeats of its mean over ranks.
+    Returns one dict per P: procs, repeat (critical only, else -1), rank (critical only,
+    else -1), time_s and the phase columns."""
+    if how not in ("critical", "median"):
+        raise ValueError(f"unknown phase breakdown {how!r}")
+    out = []
+    if ranks is None or len(ranks) == 0:
+        return out
+    for p, g in ranks.groupby("procs", sort=True):
+        if how == "critical":
+            per_rep = g.groupby("repeat")["time_s"].max().sort_values(kind="stable")
+            rep = int(per_rep.index[(len(per_rep) - 1) // 2])
+            rows = g[g["repeat"] == rep]
+            r = rows.loc[rows["compute_s"].idxmax()]
+            d = {"procs": int(p), "repeat": rep, "rank": int(r["rank"]), "time_s": float(r["time_s"])}
+            d.update({c: float(r[c]) for c in PHASE_COLUMNS})
+        else:
+            means = g.groupby("repeat")[["time_s", *PHASE_COLUMNS]].mean()
+            d = {"procs": int(p), "repeat": -1, "rank": -1}
+            d.update({c: float(means[c].median()) for c in ("time_s", *PHASE_COLUMNS)})
+        out.append(d)
+    return out
+
+
+def memory_per_rank(ranks) -> list[dict]:
+    """Per P and rank, peak and baseline RSS (MB), the maximum over the repeats' rows (they
+    are the same process, so the same values): dicts procs, rank, rss_peak_mb, rss_base_mb."""
+    if ranks is None or len(ranks) == 0:
+        return []
+    g = ranks.groupby(["procs", "rank"], sort=True)[["rss_peak_mb", "rss_base_mb"]].max()
+    return [{"procs": int(p), "rank": int(k), "rss_peak_mb": float(v["rss_peak_mb"]),
+             "rss_base_mb": float(v["rss_base_mb"])} for (p, k), v in g.iterrows()]
+
+
+# ---- what a sweep was: the labels of its figures and tables, from its manifest -------------
+@dataclass(frozen=True)
+class SweepContext:
+    """A sweep's manifest reduced to what a title or caption names (all strings; '?' where
+    the manifest lacks a field)."""
+
+    name: str          # the sweep directory's name
+    mode: str          # strong | weak | run
+    workload: str      # the workload's name
+    layer: str         # the layer: batch, channels, image, kernel (batch per rank for weak)
+    pass_: str
+    data: str
+    repeats: str
+    mpi: str           # the MPI library (or vendor and launcher version)
+    host: str          # host name, CPU model, cores
+    slots: str         # MPI slots the sweep saw (P above it is oversubscribed)
+
+    @property
+    def title(self) -> str:
+        return f"{self.mode} scaling: {self.workload} ({self.layer})" if self.mode != "run" \
+            else f"one point: {self.workload} ({self.layer})"
+
+    @property
+    def caption(self) -> str:
+        return (f"{self.mpi} on {self.host}, {self.slots} slots; {self.pass_} pass, "
+                f"{self.data} data, {self.repeats} repeats; {self.name}")
+
+
+def sweep_context(manifest: dict, name: str = "") -> SweepContext:
+    """The labels of a sweep from its manifest.json (tolerant of missing fields)."""
+    def get(d, *keys, default="?"):
+        for k in keys:
+            d = d.get(k) if isinstance(d, dict) else None
+        return default if d in (None, "") else d
+
+    wl = get(manifest, "workload", default={})
+    sw = get(manifest, "sweep", default={})
+    mode = str(get(sw, "mode"))
+    if isinstance(wl, dict) and "batch" in wl:
+        layer = (f"batch {wl.get('batch')}{' per rank' if mode == 'weak' else ''}, "
+                 f"{wl.get('c_in', '?')}->{wl.get('c_out', '?')} ch, "
+                 f"{wl.get('height', '?')}x{wl.get('width', '?')}, K {wl.get('kh', '?')}x{wl.get('kw', '?')}")
+        if (wl.get("stride_h", 1), wl.get("stride_w", 1)) != (1, 1):
+            layer += f", stride {wl.get('stride_h')}x{wl.get('stride_w')}"
+        if (wl.get("pad_h", 0), wl.get("pad_w", 0)) != (0, 0):
+            layer += f", pad {wl.get('pad_h')}x{wl.get('pad_w')}"
+    else:
+        layer = "?"
+    lib = get(manifest, "mpi", "library", default="")
+    if lib:
+        # MPICH: 'MPICH Version:      5.0.2'; Open MPI: 'Open MPI v5.0.3, package: ..., ...'
+        mpi = " ".join(str(lib).splitlines()[0].split(",")[0].split())
+    else:
+        mpi = f"{get(manifest, 'mpi', 'vendor')} {get(manifest, 'mpi', 'launcher_version', default='')}".strip()
+    env = get(manifest, "environment", default={})
+    host = f"{get(env, 'hostname')} ({get(env, 'cpu_model')}, {get(env, 'cores_available')} cores)"
+    return SweepContext(
+        name=name, mode=mode, workload=str(get(wl, "name")), layer=layer,
+        pass_=str(get(sw, "pass")), data=str(get(sw, "data")), repeats=str(get(sw, "repeats")),
+        mpi=mpi, host=host, slots=str(get(manifest, "mpi", "slots")),
+    )

@@ -1,0 +1,90 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from convbench.engine import launcher
+from convbench.core.errors import UsageError
+
+
+def test_hostfile_syntaxes(tmp_path):
+    f = tmp_path / "hosts"
+    f.write_text("# comment\nnode1:4\nnode2 slots=2 max_slots=8\nnode3\n\nnode1:2  # more\n")
+    assert launcher.hostfile_slots(f) == {"node1": 6, "node2": 2, "node3": 1}
+
+
+@pytest.mark.parametrize("text,needle", [("", "names no host"), ("a:x\n", "slot count"),
+                                          ("a slots=0\n", "slots must be")])
+def test_bad_hostfiles(tmp_path, text, needle):
+    f = tmp_path / "hosts"
+    f.write_text(text)
+    with pytest.raises(UsageError, match=needle):
+        launcher.hostfile_slots(f)
+    with pytest.raises(UsageError, match="does not exist"):
+        launcher.hostfile_slots(tmp_path / "missing")
+
+
+def test_mpiexec_found_next_to_python_first():
+    beside = Path(sys.executable).parent / "mpiexec"
+    if beside.exists():
+        assert launcher.find_mpiexec() == str(beside)
+
+
+def test_explicit_mpiexec_and_env(monkeypatch, tmp_path):
+    with pytest.raises(UsageError, match="--mpiexec names"):
+        launcher.find_mpiexec(str(tmp_path / "no-such-mpiexec"))
+    monkeypatch.setenv("CONVBENCH_MPIEXEC", str(tmp_path / "nope"))
+    with pytest.raises(UsageError, match="CONVBENCH_MPIEXEC"):
+        launcher.find_mpiexec()
+
+
+def test_no_mpiexec_says_how_to_get_one(monkeypatch, tmp_path):
+    monkeypatch.delenv("CONVBENCH_MPIEXEC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(UsageError, match="pip install mpich"):
+        launcher.find_mpiexec()
+
+
+def test_vendor_detection_of_the_real_mpiexec(mpi):
+    assert mpi.vendor in ("MPICH", "Open MPI", "Intel MPI")
+    assert mpi.version
+
+
+def test_commands_per_vendor():
+    prog = ["python", "-m", "convbench.rank.worker", "s", "o"]
+    m = launcher.MpichLauncher("/x/mpiexec")
+    assert m.command(4, prog, oversubscribe=True, hostfile="h", extra=("-bind-to", "core")) == \
+        ["/x/mpiexec", "-n", "4", "-f", "h", "-bind-to", "core", *prog]
+    o = launcher.OpenMpiLauncher("/y/mpiexec")
+    assert o.command(4, prog, oversubscribe=True) == ["/y/mpiexec", "-n", "4", "--oversubscribe", *prog]
+    assert "--oversubscribe" not in o.command(2, prog)
+    if os.geteuid() == 0:
+        assert o.env()["OMPI_ALLOW_RUN_AS_ROOT"] == "1"
+
+
+def test_execute_kills_the_whole_group_on_timeout(tmp_path):
+    # a child that spawns a grandchild; both must be gone after the timeout
+    pidfile = tmp_path / "pid"
+    code = (f"import subprocess,sys,time; p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']);"
+            f"open({str(pidfile)!r},'w').write(str(p.pid)); time.sleep(60)")
+    out = launcher.execute([sys.executable, "-c", code], env={}, log_path=tmp_path / "log", timeout=2)
+    assert out.timed_out and not out.ok and "timed out" in out.reason()
+    assert not alive(int(pidfile.read_text()))
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped by init does not count)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except FileNotFoundError:
+        return False
+
+
+def test_execute_reports_exit_status_and_log_tail(tmp_path):
+    out = launcher.execute([sys.executable, "-c", "import sys; print('boom here'); sys.exit(3)"],
+                           env={}, log_path=tmp_path / "log")
+    assert out.returncode == 3 and "status 3" in out.reason()
+    assert out.log_tail[-1] == "boom here"

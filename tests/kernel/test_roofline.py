@@ -1,0 +1,91 @@
+"""convbench machine: the roofline measurement, its cache, the bound, the CLI."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from convbench.kernel import roofline as machine
+from convbench.core.errors import UsageError
+
+from conftest import assert_clean_error, run_cli
+
+TINY = dict(matmul_n=64, stream_mb=0.5, repeats=1)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "convbench" / "machine.json"
+
+
+def test_measure_and_cache(cache, monkeypatch):
+    roof = machine.roofline(**TINY, max_cores=2)
+    assert cache.is_file() and roof["cache_file"] == str(cache)
+    assert roof["peak_gflops_1core"] > 0
+    bw = roof["bandwidth_gbs_by_cores"]
+    assert sorted(bw) == list(range(1, min(2, machine.core_count()) + 1))
+    assert all(v > 0 for v in bw.values())
+    assert roof["cpu_model"] == machine.cpu_model() and roof["matmul_n"] == 64
+    # read back from the cache, not measured again
+    monkeypatch.setattr(machine, "measure", lambda **kw: pytest.fail("measured again"))
+    again = machine.roofline()
+    assert again == roof
+    assert isinstance(next(iter(again["bandwidth_gbs_by_cores"])), int)
+
+
+def test_refresh_and_invalid_caches(cache, monkeypatch):
+    calls = []
+
+    def fake(**kw):
+        calls.append(kw)
+        return {"peak_gflops_1core": 10.0 + len(calls), "bandwidth_gbs_by_cores": {1: 5.0},
+                "measured_at": "now", "cpu_model": machine.cpu_model(), "cores": 1,
+                "matmul_n": 1, "stream_mb": 1}
+
+    monkeypatch.setattr(machine, "measure", fake)
+    assert machine.roofline()["peak_gflops_1core"] == 11.0
+    assert machine.roofline()["peak_gflops_1core"] == 11.0
+    assert machine.roofline(refresh=True)["peak_gflops_1core"] == 12.0
+    d = json.loads(cache.read_text())
+    cache.write_text(json.dumps({**d, "cpu_model": "another CPU"}))
+    assert machine.roofline()["peak_gflops_1core"] == 13.0       # another CPU: measured again
+    cache.write_text("{not json")
+    assert machine.roofline()["peak_gflops_1core"] == 14.0       # unreadable: measured again
+    assert len(calls) == 4
+
+
+def test_measure_rejects_bad_sizes():
+    for kw, needle in [(dict(matmul_n=4), "matmul size"), (dict(stream_mb=0), "array size"),
+                       (dict(max_cores=0), "core count"), (dict(repeats=0), "repeats")]:
+        with pytest.raises(UsageError, match=needle):
+            machine.measure(**kw)
+
+
+def test_bound_seconds():
+    roof = {"peak_gflops_1core": 100.0, "bandwidth_gbs_by_cores": {1: 10.0, 2: 16.0},
+            "cores": 2}
+    assert machine.bound_seconds(1e9, 1e6, roof) == pytest.approx(0.01)       # compute bound
+    assert machine.bound_seconds(1e6, 1e9, roof) == pytest.approx(0.1)        # memory bound
+    assert machine.bound_seconds(1e9, 1e6, roof, 2) == pytest.approx(0.005)
+    assert machine.bound_seconds(1e6, 1.6e9, roof, 2) == pytest.approx(0.1)
+    assert machine.bound_seconds(1e6, 1.6e9, roof, 8) == pytest.approx(0.1)   # capped at 2
+
+
+def test_cli_machine(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    proc = run_cli("machine", "--refresh", "--matmul-n", "64", "--stream-mb", "0.5",
+                   "--repeats", "1", "--max-cores", "1", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "peak (1 core)" in proc.stdout and "bandwidth (1 core)" in proc.stdout
+    cached = json.loads((tmp_path / "convbench" / "machine.json").read_text())
+    assert cached["matmul_n"] == 64
+    again = run_cli("machine", env=env)           # read back: the same measurement
+    assert again.returncode == 0
+    assert cached["measured_at"] in again.stdout
+    assert f"{cached['peak_gflops_1core']:.1f} GFLOP/s" in again.stdout
+
+
+def test_cli_machine_bad_input(tmp_path):
+    proc = run_cli("machine", "--refresh", "--matmul-n", "4", env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert_clean_error(proc, 2, "matmul size must be >= 16")

@@ -1,0 +1,177 @@
+"""`convbench report`: the original report's table, whose numbers are summary.csv's."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import pytest
+
+from conftest import assert_clean_error, run_cli
+from handmade import build, point, real_sweep
+from convbench.results import store
+from convbench.reporting import tables
+
+
+def read_summary(d):
+    with open(d / "summary.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def parse_markdown_table(text: str) -> list[dict]:
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert set(lines[1].replace("|", "").replace(":", "").replace("-", "")) == set()
+    return [dict(zip(header, (c.strip() for c in ln.strip().strip("|").split(" | "))))
+            for ln in lines[2:]]
+
+
+def num(cell: str) -> float:
+    return math.nan if cell == "-" else float(cell.rstrip("%"))
+
+
+def close(cell: str, value: str, rel: float = 0, abs_: float = 0) -> bool:
+    if value == "":
+        return cell == "-"
+    return num(cell) == pytest.approx(float(value), rel=rel, abs=abs_)
+
+
+def test_markdown_table_parses_back_to_summary_csv():
+    d = real_sweep("scatter")
+    p = run_cli("report", str(d))
+    assert p.returncode == 0, p.stderr
+    rows = parse_markdown_table(p.stdout)
+    summary = read_summary(d)
+    assert list(rows[0])[:7] == ["# Processes", "Execution Time (max)", "Min-Max (s)",
+                                 "Memory Usage per Rank (MB)", "Total Memory Usage (MB)",
+                                 "Output Shape", "Speedup"]
+    assert len(rows) == len(summary)
+    for md, s in zip(rows, summary):
+        assert md["# Processes"] == s["procs"]
+        # documented precision: times 4 significant digits, MB 1 decimal, 3 decimals, % 1 decimal
+        assert close(md["Execution Time (max)"], s["time_s"], rel=5e-4)
+        lo, hi = md["Min-Max (s)"].strip("[]").split(", ")
+        assert close(lo, s["time_min_s"], rel=5e-4) and close(hi, s["time_max_s"], rel=5e-4)
+        assert close(md["Total Memory Usage (MB)"], s["mem_total_mb"], abs_=0.05)
+        per_rank = [float(x) for x in md["Memory Usage per Rank (MB)"].split(", ")]
+        assert per_rank == pytest.approx([float(x) for x in s["mem_per_rank_mb"].split()], abs=0.05)
+        assert md["Output Shape"] == s["output_shape"]
+        assert close(md["Speedup"], s["speedup"], abs_=5e-4)
+        assert num(md["Efficiency"]) / 100 == pytest.approx(float(s["efficiency"]), abs=5e-4)
+        assert close(md["Serial Fraction (Karp-Flatt)"], s["karp_flatt"], abs_=5e-4)
+        assert close(md["Compute (s)"], s["compute_s"], rel=5e-4)
+        assert close(md["Communication (s)"], s["comm_s"], rel=5e-4)
+        assert md["Verified"] == ("yes" if s["verified"] == "true" else "no")
+        assert md["Status"].startswith(s["status"])
+    assert "tiny" in p.stdout.splitlines()[0] and "MPICH" in p.stdout
+
+
+def test_csv_and_json_carry_summary_csv_values_exactly():
+    d = real_sweep("scatter")
+    sweep = store.load(d)
+    summary = read_summary(d)
+    got = list(csv.DictReader(io.StringIO(tables.render_report(sweep, "csv"))))
+    for g, s in zip(got, summary, strict=True):
+        for k in ("procs", "time_s", "time_min_s", "time_max_s", "speedup", "efficiency",
+                  "karp_flatt", "compute_s", "comm_s", "mem_total_mb", "verified", "status"):
+            assert g[k] == s[k] or float(g[k]) == float(s[k]), k
+    doc = json.loads(tables.render_report(sweep, "json"))
+    assert doc["sweep"]["workload"] == "tiny" and doc["sweep"]["mode"] == "strong"
+    assert doc["points"][0]["karp_flatt"] is None                 # NaN -> null
+    assert doc["points"][1]["time_s"] == float(summary[1]["time_s"])
+
+
+def test_failed_oversubscribed_and_weak_points(tmp_path):
+    d = build(tmp_path / "w", [point(1, [1.0, 1.1, 0.9], mode="weak"),
+                               point(2, [1.2, 1.3, 1.25], mode="weak", batch=32),
+                               point(4, [2.0, 2.1, 2.2], mode="weak", over=True, batch=64),
+                               point(8, [], mode="weak", status="failed", verified=False,
+                                     reason="rank 3 exited | code 9", batch=128)], mode="weak")
+    text = tables.render_report(store.load(d), "markdown")
+    rows = {r["# Processes"]: r for r in parse_markdown_table(text)}
+    assert rows["2"]["Efficiency"] == f"{100 * 1.0 / 1.25:.1f}%"
+    assert rows["4"]["Status"] == "ok, oversubscribed" and "oversubscribed" in text.lower()
+    assert rows["8"]["Execution Time (max)"] == "-" and rows["8"]["Verified"] == "no"
+    assert rows["8"]["Status"] == "failed: rank 3 exited \\| code 9"   # a pipe cannot break the row
+    assert "scaled speedup" in text
+    assert rows["1"]["Serial Fraction (Karp-Flatt)"] == "-"
+
+
+def test_single_point_run_sweep(tmp_path):
+    d = build(tmp_path / "r", [point(2, [0.5])], mode="run")
+    text = tables.render_report(store.load(d), "markdown")
+    (row,) = parse_markdown_table(text)
+    assert row["Speedup"] == "-" and row["Execution Time (max)"] == "0.5"
+    assert text.startswith("### one point: tiny")
+
+
+def test_many_ranks_are_summarised_in_the_memory_column(tmp_path):
+    d = build(tmp_path / "m", [point(1, [4.0]), point(12, [0.5])])
+    rows = parse_markdown_table(tables.render_report(store.load(d)))
+    assert rows[1]["Memory Usage per Rank (MB)"] == "rank 0: 70.0; ranks 1-11: 60.0-60.0"
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def broken_dirs(tmp_path):
+    good = build(tmp_path / "good", [point(1, [1.0]), point(2, [0.6])])
+    summary = (good / "summary.csv").read_text()
+    ranks = (good / "ranks.csv").read_text()
+    cases = {}
+    cases["empty"] = (tmp_path / "empty", "not a convbench results directory")
+    cases["empty"][0].mkdir()
+    partial = tmp_path / "partial"
+    write(partial / "manifest.json", (good / "manifest.json").read_text())
+    cases["partial"] = (partial, "measured no point yet")
+    foreign = tmp_path / "foreign"
+    write(foreign / "manifest.json", "{}")
+    write(foreign / "summary.csv", "a,b\n1,2\n")
+    write(foreign / "ranks.csv", "a,b\n1,2\n")
+    cases["foreign"] = (foreign, "not a convbench file")
+    trunc = tmp_path / "truncated"
+    write(trunc / "manifest.json", (good / "manifest.json").read_text())
+    write(trunc / "summary.csv", summary[: len(summary) - 40])
+    write(trunc / "ranks.csv", ranks)
+    cases["truncated"] = (trunc, "truncated or corrupt")
+    garbled = tmp_path / "garbled"
+    write(garbled / "manifest.json", (good / "manifest.json").read_text())
+    write(garbled / "summary.csv", summary)
+    write(garbled / "ranks.csv", ranks.replace("\n1,0,0,node1", "\nx,0,0,node1", 1))
+    cases["garbled procs"] = (garbled, "not all integers")
+    header_only = tmp_path / "header-only"
+    write(header_only / "manifest.json", (good / "manifest.json").read_text())
+    write(header_only / "summary.csv", summary.splitlines()[0] + "\n")
+    write(header_only / "ranks.csv", ranks.splitlines()[0] + "\n")
+    cases["header only"] = (header_only, "no rows")
+    bad_manifest = tmp_path / "bad-manifest"
+    write(bad_manifest / "manifest.json", '{"workload": ')
+    cases["corrupt manifest"] = (bad_manifest, "unreadable or corrupt")
+    binary = tmp_path / "binary"
+    write(binary / "manifest.json", (good / "manifest.json").read_text())
+    (binary / "summary.csv").write_bytes(b"\xff\xfe\x00garbage\x00")
+    write(binary / "ranks.csv", ranks)
+    cases["binary csv"] = (binary, "corrupt")
+    return cases
+
+
+def test_broken_directories_raise_one_line_usage_errors(tmp_path):
+    from convbench.core.errors import UsageError
+    for name, (d, needle) in broken_dirs(tmp_path).items():
+        with pytest.raises(UsageError) as e:
+            tables.render_report(store.load(d))
+        assert needle in str(e.value) and "\n" not in str(e.value), name
+
+
+def test_cli_errors_are_one_line_exit_2(tmp_path):
+    cases = broken_dirs(tmp_path)
+    assert_clean_error(run_cli("report", str(cases["truncated"][0]), "--format", "csv"), 2, "truncated")
+    assert_clean_error(run_cli("report", str(tmp_path)), 2, "not a convbench results directory",
+                       "give one of them")
+    from convbench.core.errors import UsageError
+    with pytest.raises(UsageError, match="--format must be one of markdown, csv, json"):
+        tables.render_report(store.load(tmp_path / "good"), "xml")
