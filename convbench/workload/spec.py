@@ -19,7 +19,6 @@ else:  # pragma: no cover - Python 3.10
 
 from convbench.core.errors import UsageError
 from convbench.workload import cost
-from convbench.workload.cost import FLOAT_BYTES  # noqa: F401 - the size of an element, re-exported
 
 PASSES = ("forward", "backward", "train")
 DATA_MODES = ("scatter", "local")
