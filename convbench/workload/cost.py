@@ -137,7 +137,8 @@ def _spatial_held(wl: "Workload", pass_: str, procs: int) -> list[int]:
         slab = r.slab_rows * per_row
         inside = r.out_rows > 0 and r.slab0 <= r.own0 and r.own1 <= r.slab1
         # the slab; own rows of their own when they do not lie inside it; y or dY (+ both)
-        steady = slab + (0 if inside else own) + r.out_rows * per_out_row * (2 if pass_ == "train" else 1)
+        outputs = r.out_rows * per_out_row * (2 if pass_ == "train" else 1)
+        steady = slab + (0 if inside else own) + outputs
         if bwd:
             steady += slab + (0 if inside else own)         # dX's slab, dX's own rows
         # set-up: a rank whose own rows live in its slab makes them apart first, then copies
