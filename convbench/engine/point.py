@@ -15,6 +15,7 @@ from pathlib import Path
 from convbench.reporting import stats
 from convbench.engine import launcher as launch
 from convbench.results.store import point_dir, write_json
+from convbench.workload import cost
 from convbench.workload.spec import Workload
 
 
@@ -165,8 +166,8 @@ def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,
     row.update(
         time_s=t, time_min_s=min(times), time_max_s=max(times),
         compute_s=stats.median(compute), comm_s=stats.median(comm),
-        gflops=wl.flops(spec.pass_) / t / 1e9 if t > 0 else math.nan,
-        gbs=wl.bytes_moved(spec.pass_) / t / 1e9 if t > 0 else math.nan,
+        gflops=cost.flops(wl, spec.pass_) / t / 1e9 if t > 0 else math.nan,
+        gbs=cost.kernel_bytes(wl, spec.pass_) / t / 1e9 if t > 0 else math.nan,
         mem_total_mb=sum(peaks), mem_max_rank_mb=max(peaks), mem_rank0_mb=peaks[0],
         mem_data_mb=sum(r["rss_peak_mb"] - r["rss_base_mb"] for r in per_rank),
         mem_per_rank_mb=[round(p, 2) for p in peaks],

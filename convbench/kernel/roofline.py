@@ -35,7 +35,7 @@ from pathlib import Path
 
 from convbench.core.errors import ConvbenchError, UsageError
 
-__all__ = ["roofline", "measure", "cache_file", "cpu_model", "core_count", "bound_seconds"]
+__all__ = ["roofline", "measure", "cache_file", "cpu_model", "core_count"]
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                 "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -51,8 +51,8 @@ def cache_file() -> Path:
     return Path(base) / "convbench" / "machine.json"
 
 
-# one definition of each, shared with the manifest and the launcher
-from convbench.workload.cost import roofline_bound  # noqa: E402
+# one definition of each, shared with the manifest and the launcher (the bound a roofline puts
+# on a computation's time: convbench.workload.cost.roofline_bound)
 from convbench.core.host import core_count, cpu_model  # noqa: E402
 
 
@@ -206,7 +206,3 @@ def roofline(refresh: bool = False, **measure_args) -> dict:
         record = _load(path) or record
     record["cache_file"] = str(path)
     return record
-
-
-# one definition of the bound, shared with the sweeps' roofline columns
-bound_seconds = roofline_bound

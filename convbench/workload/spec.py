@@ -1,4 +1,4 @@
-"""What one convolution layer computes: shapes, FLOPs, bytes and a memory estimate.
+"""What one convolution layer computes: its shapes (its FLOPs and bytes: workload/cost.py).
 
 A :class:`Workload` is plain, validated data. Presets live as TOML files in ``configs/``
 (installed as ``convbench.configs``); a user's TOML file has the same keys, and an unknown key
@@ -18,10 +18,10 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from convbench.core.errors import UsageError
+from convbench.workload import cost
 
 PASSES = ("forward", "backward", "train")
 DATA_MODES = ("scatter", "local")
-FLOAT_BYTES = 4
 #: element counts above this are refused: int64 byte counts and MPI counts stay far from overflow
 MAX_ELEMENTS = 2**40
 
@@ -144,37 +144,23 @@ class Workload:
     def from_dict(cls, d: dict) -> "Workload":
         return cls(**d)
 
-    # ---- cost model ---------------------------------------------------------------------
+    # ---- cost model: thin delegates to convbench.workload.cost, where each count lives ------
     def flops(self, pass_: str, n: int | None = None) -> int:
         """Floating-point operations (multiply and add counted separately) for n images."""
-        n = self.batch if n is None else n
-        fwd = 2 * n * self.out_image_elems * self.c_in * self.kh * self.kw
-        return {"forward": fwd, "backward": 2 * fwd, "train": 3 * fwd}[pass_]
+        return cost.flops(self, pass_, n)
 
     def bytes_moved(self, pass_: str, n: int | None = None) -> int:
-        """Compulsory memory traffic: inputs read + outputs written (+ gradients), in bytes."""
-        n = self.batch if n is None else n
-        x, y, w = n * self.image_elems, n * self.out_image_elems, self.weight_elems
-        fwd = x + y + w
-        bwd = x + y + 2 * w + x          # read x, dy, w; write dw, dx
-        return FLOAT_BYTES * {"forward": fwd, "backward": bwd, "train": fwd + bwd}[pass_]
+        """The kernel's compulsory memory traffic (bytes read + written) for n images."""
+        return cost.kernel_bytes(self, pass_, n)
 
-    def memory_per_rank(self, pass_: str, data: str, procs: int) -> tuple[int, int]:
-        """Estimated bytes of workload buffers (rank 0, any other rank) at P ranks."""
-        per = -(-self.batch // procs)   # the largest shard
-        x, y = self.image_elems, self.out_image_elems
-        shard = {"forward": x + y, "backward": x + y + x, "train": x + y + y + x}[pass_]
-        rank = per * shard * FLOAT_BYTES
-        rank0 = rank
-        if data == "scatter":
-            # rank 0 also holds the whole batch: inputs it scatters and results it gathers
-            full = {"forward": x + y, "backward": y + x + x, "train": x + y}[pass_]
-            rank0 += self.batch * full * FLOAT_BYTES
-        return rank0, rank
+    def memory_per_rank(self, pass_: str, data: str, procs: int,
+                        decomp: str = "batch") -> tuple[int, int]:
+        """Estimated bytes of workload buffers (rank 0, the largest other rank) at P ranks."""
+        c = cost.cost(self, pass_, data, decomp, procs)
+        return c.rank0_bytes, c.other_rank_bytes
 
-    def memory_total(self, pass_: str, data: str, procs: int) -> int:
-        rank0, rank = self.memory_per_rank(pass_, data, procs)
-        return rank0 + (procs - 1) * rank
+    def memory_total(self, pass_: str, data: str, procs: int, decomp: str = "batch") -> int:
+        return cost.cost(self, pass_, data, decomp, procs).total_held_bytes
 
 
 # ---- presets and TOML configs -------------------------------------------------------------

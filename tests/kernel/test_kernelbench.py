@@ -9,6 +9,7 @@ import pytest
 from convbench.kernel import bench as kb
 from convbench.kernel import roofline as machine
 from convbench.core.errors import UsageError
+from convbench.workload import cost
 
 from conftest import assert_clean_error, run_cli
 
@@ -98,10 +99,10 @@ def test_run_rows(pass_):
             assert math.isnan(r.rel_err)
         else:
             assert r.rel_err < 1e-4, r
-        assert math.isclose(r.gflops, wl.flops(pass_) / r.median_s / 1e9)
-        assert math.isclose(r.gbs, wl.bytes_moved(pass_) / r.median_s / 1e9)
-        bound = max(wl.flops(pass_) / (50e9 * r.threads),
-                    wl.bytes_moved(pass_) / ({1: 10e9, 2: 16e9}[r.threads]))
+        flops, nbytes = cost.flops(wl, pass_), cost.kernel_bytes(wl, pass_)
+        assert math.isclose(r.gflops, flops / r.median_s / 1e9)
+        assert math.isclose(r.gbs, nbytes / r.median_s / 1e9)
+        bound = max(flops / (50e9 * r.threads), nbytes / ({1: 10e9, 2: 16e9}[r.threads]))
         assert math.isclose(r.bound_s, bound) and math.isclose(r.roofline, bound / r.median_s)
     assert rows[0].method == "direct" and rows[2].method == ""
     # without a roofline the bound columns are nan, and the table still renders

@@ -62,16 +62,6 @@ def test_measure_rejects_bad_sizes():
             machine.measure(**kw)
 
 
-def test_bound_seconds():
-    roof = {"peak_gflops_1core": 100.0, "bandwidth_gbs_by_cores": {1: 10.0, 2: 16.0},
-            "cores": 2}
-    assert machine.bound_seconds(1e9, 1e6, roof) == pytest.approx(0.01)       # compute bound
-    assert machine.bound_seconds(1e6, 1e9, roof) == pytest.approx(0.1)        # memory bound
-    assert machine.bound_seconds(1e9, 1e6, roof, 2) == pytest.approx(0.005)
-    assert machine.bound_seconds(1e6, 1.6e9, roof, 2) == pytest.approx(0.1)
-    assert machine.bound_seconds(1e6, 1.6e9, roof, 8) == pytest.approx(0.1)   # capped at 2
-
-
 def test_cli_machine(tmp_path):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     proc = run_cli("machine", "--refresh", "--matmul-n", "64", "--stream-mb", "0.5",

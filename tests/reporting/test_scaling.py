@@ -131,6 +131,8 @@ def test_bytes_moved_per_point():
     assert model.comm_bytes(wl, "forward", "local", 8) == 0
     assert model.comm_bytes(wl, "train", "local", 4) == pytest.approx(2 * 0.75 * grad)
     assert model.comm_bytes(wl, "forward", "scatter", 4, batch=32) == pytest.approx(3 * (x + y))
+    # counted exactly (convbench.workload.cost): at P = 3 rank 0 keeps 3 of the 8 images
+    assert model.comm_bytes(wl, "forward", "scatter", 3) == pytest.approx(5 / 8 * (x + y))
     # spatial: a halo of K - stride = 2 rows of every image at each of the P - 1 boundaries
     assert model.comm_bytes(wl, "forward", "local", 4, decomp="spatial") == 3 * 2 * 8 * 2 * 10 * 4
 
