@@ -32,6 +32,7 @@ import numpy as np
 
 from convbench.reporting import stats
 from convbench.core.errors import UsageError
+from convbench.workload import phases
 from convbench.workload.spec import FLOAT_BYTES, Workload
 
 #: the P a prediction lists by default (the measured P are always added)
@@ -307,7 +308,7 @@ def _comm_from_ranks(ranks, procs: int) -> float:
     if "comm_s" in g.columns:
         c = g["comm_s"]
     else:
-        cols = [k for k in ("scatter_s", "halo_s", "gather_s", "allreduce_s") if k in g.columns]
+        cols = [k for k in phases.columns(phases.COMM) if k in g.columns]
         if not cols:
             return math.nan
         c = g[cols].sum(axis=1)
