@@ -45,7 +45,7 @@ def point(p: int, times, *, mode="strong", status="ok", verified=True, over=Fals
             tr = t if r == 0 else 0.9 * t
             ranks.append({"procs": p, "repeat": i, "rank": r, "host": "node1", "start": 0, "end": 1,
                           "images": 1, "time_s": tr, "compute_s": 0.6 * tr, "comm_s": 0.3 * tr,
-                          "scatter_s": 0.2 * tr, "gather_s": 0.1 * tr, "allreduce_s": 0.0,
+                          "scatter_s": 0.2 * tr, "halo_s": 0.0, "gather_s": 0.1 * tr, "allreduce_s": 0.0,
                           "wait_s": 0.1 * tr, "rss_base_mb": 40.0, "rss_peak_mb": 60.0 + 10 * (r == 0),
                           "rss_data_mb": 20.0 + 10 * (r == 0)})
     peaks = [70.0] + [60.0] * (p - 1)

@@ -1,7 +1,7 @@
 """One point of a sweep: write its spec, launch its ranks once, turn what rank 0 wrote into rows.
 
-One ``mpiexec`` launch runs the warm-up and all repeats of a point. The rows made here are
-plain dicts with the columns of :mod:`convbench.results.store`.
+One ``mpiexec`` launch runs the warm-up and all repeats of a point. The spec and the rows
+are the records of :mod:`convbench.results.records`.
 """
 from __future__ import annotations
 
@@ -14,48 +14,26 @@ from pathlib import Path
 
 from convbench.reporting import stats
 from convbench.engine import launcher as launch
+from convbench.results import records
+from convbench.results.records import PointRow, PointSpec, RankResult, RankRow
 from convbench.results.store import point_dir, write_json
 from convbench.workload import cost
-from convbench.workload.spec import Workload
 
-
-@dataclass(frozen=True)
-class PointSpec:
-    """What the ranks of one point run (the worker's SPEC file)."""
-
-    workload: Workload       # batch = the whole batch of this point
-    procs: int
-    pass_: str
-    data: str
-    repeats: int
-    warmup: int
-    verify: bool = True
-    verify_samples: int = 2
-    checksum_images: int = 0   # checksum_ref covers images [0, checksum_images)
-    decomp: str = "batch"      # batch | spatial
-    backend: str = "convbench" # convbench | torch | naive
-    images: str | None = None  # a directory of PNG/JPEG files instead of synthetic images
-    threads: int = 1           # threads per rank
-
-    def to_json(self) -> dict:
-        return {
-            "workload": self.workload.to_dict(), "procs": self.procs, "pass": self.pass_,
-            "data": self.data, "repeats": self.repeats, "warmup": self.warmup,
-            "verify": self.verify, "verify_samples": self.verify_samples,
-            "checksum_images": self.checksum_images or self.workload.batch,
-            "decomp": self.decomp, "backend": self.backend, "images": self.images,
-            "threads": self.threads,
-        }
+__all__ = ["PointSpec", "PointOutcome", "run", "collect", "explain"]
 
 
 @dataclass
 class PointOutcome:
-    """A measured (or failed) point: its rank rows, its summary row and the raw result."""
+    """A measured (or failed) point: its rank rows, its summary row and the raw result.
+
+    ``row`` is the summary row (a :class:`~convbench.results.records.PointRow` as a dict, before
+    speedup and efficiency) that the sweep keeps adding to; ``result`` is what rank 0 wrote, as
+    it wrote it (empty if it wrote nothing)."""
 
     procs: int
-    rank_rows: list[dict]
-    row: dict                                   # summary row, before speedup / efficiency
-    result: dict = field(default_factory=dict)  # what rank 0 wrote (empty if it wrote nothing)
+    rank_rows: list[RankRow]
+    row: dict
+    result: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -71,8 +49,10 @@ class PointOutcome:
         try:
             saved = json.loads((Path(d) / "outcome.json").read_text(encoding="utf-8"))
             result = json.loads((Path(d) / "result.json").read_text(encoding="utf-8"))
-            return cls(int(saved["row"]["procs"]), saved["rank_rows"], saved["row"], result)
-        except (OSError, ValueError, KeyError, TypeError):
+            row = records.to_dict(PointRow.from_json(saved["row"]))
+            rank_rows = [RankRow.from_json(r) for r in saved["rank_rows"]]
+            return cls(row["procs"], rank_rows, row, result)
+        except (OSError, ValueError, KeyError, TypeError, records.RecordError):
             return None
 
 
@@ -107,7 +87,7 @@ def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
 
 
 _NOISE = re.compile(r"^[=\s]*$|^=|FAQ page|typically refers|YOU CAN IGNORE|^-+$|^\$ ")
-_CLUES = (re.compile(r"^convbench\.worker:"), re.compile(r"signal|Killed|Segmentation|Bus error", re.I),
+_CLUES = (re.compile(r"^convbench\.(rank\.)?worker:"), re.compile(r"signal|Killed|Segmentation|Bus error", re.I),
           re.compile(r"exited|EXIT CODE|MPI_Abort|Error|error", re.I))
 
 
@@ -135,52 +115,49 @@ def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,
             started_at: float, failure: str = "") -> PointOutcome:
     """Rows from rank 0's result (or a failed row where there is none)."""
     wl = spec.workload
-    row = {
-        "mode": mode, "pass": spec.pass_, "data": spec.data, "procs": spec.procs,
-        "batch": wl.batch, "images_per_rank": -(-wl.batch // spec.procs), "repeats": spec.repeats,
-        "output_shape": "x".join(map(str, wl.output_shape())), "oversubscribed": oversubscribed,
-        "verified": False, "status": "failed", "reason": failure, "launch_s": math.nan,
-        "time_s": math.nan,
-    }
-    if failure or not result:
-        return PointOutcome(spec.procs, [], row, result)
+    row = PointRow(
+        mode=mode, pass_=spec.pass_, data=spec.data, procs=spec.procs, batch=wl.batch,
+        images_per_rank=-(-wl.batch // spec.procs), repeats=spec.repeats,
+        output_shape="x".join(map(str, wl.output_shape())), oversubscribed=oversubscribed,
+        verified=False, status="failed", reason=failure)
+    res = None
+    if not failure and result:
+        try:
+            res = RankResult.from_json(result, "rank 0's result")
+        except records.RecordError as e:
+            row.reason = f"{e} (written by another convbench version?)"
+    if res is None:
+        return PointOutcome(spec.procs, [], records.to_dict(row), result)
 
-    rank_rows = []
-    for r in result["ranks"]:
-        for i, rep in enumerate(r["repeats"]):
-            rank_rows.append({
-                "procs": spec.procs, "repeat": i, "rank": r["rank"], "host": r["host"],
-                "start": r["start"], "end": r["end"], "images": r["images"],
-                **{k: rep.get(k, 0.0) for k in ("time_s", "compute_s", "comm_s", "scatter_s",
-                                                "halo_s", "gather_s", "allreduce_s", "wait_s")},
-                "rss_base_mb": r["rss_base_mb"], "rss_peak_mb": r["rss_peak_mb"],
-                "rss_data_mb": r["rss_peak_mb"] - r["rss_base_mb"],
-            })
-    per_rank = sorted(result["ranks"], key=lambda r: r["rank"])
-    times = stats.repeat_times([[rep["time_s"] for rep in r["repeats"]] for r in per_rank])
-    compute = stats.repeat_times([[rep["compute_s"] for rep in r["repeats"]] for r in per_rank])
-    comm = stats.repeat_times([[rep["comm_s"] for rep in r["repeats"]] for r in per_rank])
-    peaks = [r["rss_peak_mb"] for r in per_rank]
+    per_rank = sorted(res.ranks, key=lambda r: r.rank)
+    rank_rows = [
+        RankRow(procs=spec.procs, repeat=i, rank=r.rank, host=r.host, start=r.start, end=r.end,
+                images=r.images, **records.to_dict(rep), rss_base_mb=r.rss_base_mb,
+                rss_peak_mb=r.rss_peak_mb, rss_data_mb=r.rss_peak_mb - r.rss_base_mb)
+        for r in res.ranks for i, rep in enumerate(r.repeats)]
+    times = stats.repeat_times([[rep.time_s for rep in r.repeats] for r in per_rank])
+    compute = stats.repeat_times([[rep.compute_s for rep in r.repeats] for r in per_rank])
+    comm = stats.repeat_times([[rep.comm_s for rep in r.repeats] for r in per_rank])
+    peaks = [r.rss_peak_mb for r in per_rank]
     t = stats.median(times)
-    errors = result.get("verify_errors") or []
-    row.update(
-        time_s=t, time_min_s=min(times), time_max_s=max(times),
-        compute_s=stats.median(compute), comm_s=stats.median(comm),
-        gflops=cost.flops(wl, spec.pass_) / t / 1e9 if t > 0 else math.nan,
-        gbs=cost.kernel_bytes(wl, spec.pass_) / t / 1e9 if t > 0 else math.nan,
-        mem_total_mb=sum(peaks), mem_max_rank_mb=max(peaks), mem_rank0_mb=peaks[0],
-        mem_data_mb=sum(r["rss_peak_mb"] - r["rss_base_mb"] for r in per_rank),
-        mem_per_rank_mb=[round(p, 2) for p in peaks],
-        checksum=result.get("checksum"), idle_ranks=result.get("idle_ranks") or [],
-        hosts=len({r["host"] for r in per_rank}),
-        # the fixed cost of a point: from starting mpiexec until every rank has Python, its
-        # imports and MPI ready (the worker's first barrier)
-        launch_s=result["ready_at"] - started_at if "ready_at" in result else math.nan,
-        verified=bool(result.get("verified")) and not errors,
-        status="ok" if (result.get("verified") and not errors) or not spec.verify else "failed",
-        reason="; ".join(errors[:3]) if errors else "",
-    )
+    errors = res.verify_errors
+    good = res.verified and not errors
+    row.time_s, row.time_min_s, row.time_max_s = t, min(times), max(times)
+    row.compute_s, row.comm_s = stats.median(compute), stats.median(comm)
+    row.gflops = cost.flops(wl, spec.pass_) / t / 1e9 if t > 0 else math.nan
+    row.gbs = cost.kernel_bytes(wl, spec.pass_) / t / 1e9 if t > 0 else math.nan
+    row.mem_total_mb, row.mem_max_rank_mb, row.mem_rank0_mb = sum(peaks), max(peaks), peaks[0]
+    row.mem_data_mb = sum(r.rss_peak_mb - r.rss_base_mb for r in per_rank)
+    row.mem_per_rank_mb = [round(p, 2) for p in peaks]
+    row.checksum, row.idle_ranks = res.checksum, res.idle_ranks
+    row.hosts = len({r.host for r in per_rank})
+    # the fixed cost of a point: from starting mpiexec until every rank has Python, its imports
+    # and MPI ready (the worker's first barrier)
+    row.launch_s = res.ready_at - started_at
+    row.verified = good
+    row.status = "ok" if good or not spec.verify else "failed"
+    row.reason = "; ".join(errors[:3]) if errors else ""
     if not spec.verify:
-        row["verified"] = False
-        row["reason"] = "verification switched off (--no-verify)"
-    return PointOutcome(spec.procs, rank_rows, row, result)
+        row.verified = False
+        row.reason = "verification switched off (--no-verify)"
+    return PointOutcome(spec.procs, rank_rows, records.to_dict(row), result)

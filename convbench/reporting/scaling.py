@@ -33,7 +33,7 @@ from convbench.core.errors import UsageError
 from convbench.reporting import stats
 from convbench.reporting.scaling_fit import (  # noqa: F401 - the fits, part of this API
     CommFit, ScalingFit, fit_amdahl, fit_comm, fit_gustafson)
-from convbench.workload import cost
+from convbench.workload import cost, phases
 from convbench.workload.spec import Workload
 
 #: the P a prediction lists by default (the measured P are always added)
@@ -125,7 +125,7 @@ def _comm_from_ranks(ranks, procs: int) -> float:
     if "comm_s" in g.columns:
         c = g["comm_s"]
     else:
-        cols = [k for k in ("scatter_s", "halo_s", "gather_s", "allreduce_s") if k in g.columns]
+        cols = [k for k in phases.columns(phases.COMM) if k in g.columns]
         if not cols:
             return math.nan
         c = g[cols].sum(axis=1)

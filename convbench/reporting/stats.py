@@ -13,6 +13,9 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from convbench.results import records
+from convbench.workload import phases
+
 
 def median(values: Iterable[float]) -> float:
     vals = [v for v in values if v is not None and not math.isnan(v)]
@@ -89,7 +92,8 @@ def add_scaling(rows: list[dict], mode: str) -> list[dict]:
 # These take the pandas tables of results.load() and return plain data; the exporters and the
 # figures only format what they return.
 
-PHASE_COLUMNS = ("compute_s", "scatter_s", "gather_s", "allreduce_s", "wait_s")
+#: the phase columns of ranks.csv, in the order of the phase registry
+PHASE_COLUMNS = phases.columns()
 
 
 def _is_nan(v) -> bool:
@@ -128,24 +132,28 @@ def as_text(v) -> str:
     return "" if _is_nan(v) else str(v)
 
 
+def as_int(v):
+    """A CSV cell as an int; NaN for empty, missing or unparseable cells."""
+    f = as_float(v)
+    return int(f) if math.isfinite(f) and f == int(f) else math.nan
+
+
+#: how points() reads each column of summary.csv, by the type of its PointRow field
+_READ = {int: as_int, float: as_float, bool: as_bool, list: as_list, str: as_text}
+
+
 def points(summary) -> list[dict]:
-    """summary.csv's rows with typed values, in P order: procs (int), the float columns (NaN
-    where empty), verified/oversubscribed (bool), mem_per_rank_mb (list of floats), status,
-    reason and output_shape (str). The numbers are exactly the ones in the file."""
-    floats = ("time_s", "time_min_s", "time_max_s", "compute_s", "comm_s", "speedup",
-              "efficiency", "karp_flatt", "gflops", "mem_total_mb", "mem_max_rank_mb",
-              "mem_rank0_mb", "mem_data_mb", "launch_s")
+    """summary.csv's rows with typed values by their PointRow field, in P order: procs (int),
+    the other integer columns (int, NaN where empty), the float columns (NaN where empty),
+    verified/oversubscribed (bool), mem_per_rank_mb and idle_ranks (lists of floats), the text
+    columns (str). The numbers are exactly the ones in the file."""
+    kinds = records.column_kinds(records.PointRow)
     out = []
     for rec in summary.to_dict("records"):
         r = dict(rec)
+        for c, kind in kinds.items():
+            r[c] = _READ.get(kind, lambda v: v)(rec.get(c))
         r["procs"] = int(rec["procs"])
-        for c in floats:
-            r[c] = as_float(rec.get(c))
-        for c in ("verified", "oversubscribed"):
-            r[c] = as_bool(rec.get(c))
-        r["mem_per_rank_mb"] = as_list(rec.get("mem_per_rank_mb"))
-        for c in ("mode", "pass", "data", "status", "reason", "output_shape"):
-            r[c] = as_text(rec.get(c))
         out.append(r)
     return sorted(out, key=lambda r: r["procs"])
 
@@ -203,7 +211,8 @@ def ranges_overlap(a_min: float, a_max: float, b_min: float, b_max: float) -> bo
 
 
 def phase_breakdown(ranks, how: str = "critical") -> list[dict]:
-    """Per P, the phases compute/scatter/gather/allreduce/wait (seconds) of ranks.csv.
+    """Per P, the phases of the registry (seconds: compute, scatter, halo, gather, allreduce,
+    wait) of ranks.csv.
 
     how = "critical": in the median repeat (the repeat whose max-over-ranks time is the
           median; for an even count the lower of the two middle ones), the rank with the
@@ -211,12 +220,14 @@ def phase_breakdown(ranks, how: str = "critical") -> list[dict]:
           which the barriers make (nearly) the repeat's time.
     how = "median":   each phase's median over repeats of its mean over ranks.
     Returns one dict per P: procs, repeat (critical only, else -1), rank (critical only,
-    else -1), time_s and the phase columns."""
+    else -1), time_s and the phase columns (PHASE_COLUMNS; an empty cell counts 0)."""
     if how not in ("critical", "median"):
         raise ValueError(f"unknown phase breakdown {how!r}")
     out = []
     if ranks is None or len(ranks) == 0:
         return out
+    ranks = ranks.assign(**{c: ranks[c].fillna(0.0) if c in ranks.columns else 0.0
+                            for c in PHASE_COLUMNS})
     for p, g in ranks.groupby("procs", sort=True):
         if how == "critical":
             per_rep = g.groupby("repeat")["time_s"].max().sort_values(kind="stable")

@@ -20,7 +20,9 @@ from dataclasses import asdict
 
 from convbench.reporting import stats as analysis
 from convbench.core.errors import UsageError
+from convbench.results import records
 from convbench.results.store import SUMMARY, Sweep, require
+from convbench.workload import phases
 
 FORMATS = ("markdown", "csv", "json")
 
@@ -31,7 +33,8 @@ REPORT_HEADER = (
     "Serial Fraction (Karp-Flatt)", "Compute (s)", "Communication (s)", "Verified", "Status",
 )
 #: the report's CSV/JSON fields (names of summary.csv)
-REPORT_FIELDS = (
+REPORT_FIELDS = records.pick(
+    records.PointRow,
     "procs", "time_s", "time_min_s", "time_max_s", "mem_per_rank_mb", "mem_total_mb",
     "output_shape", "speedup", "efficiency", "karp_flatt", "compute_s", "comm_s",
     "verified", "oversubscribed", "status", "reason",
@@ -49,7 +52,7 @@ PRECISION_NOTE = (
     "(summary.csv time_s); Min-Max: the fastest and slowest repeat. Times have 4 significant "
     "digits, memory (peak RSS, MB) 1 decimal, speedup and serial fraction 3 decimals, "
     "efficiency 1 decimal in percent. Compute and Communication: medians over the repeats of "
-    "the maximum over ranks of the compute time and of the scatter + gather + allreduce time.")
+    f"the maximum over ranks of the compute time and of the {phases.comm_text()} time.")
 
 
 def check_format(fmt: str) -> str:

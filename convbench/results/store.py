@@ -22,20 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convbench.core.errors import ConvbenchError, UsageError
+from convbench.results import records
 
-RANK_COLUMNS = [
-    "procs", "repeat", "rank", "host", "start", "end", "images",
-    "time_s", "compute_s", "comm_s", "scatter_s", "halo_s", "gather_s", "allreduce_s", "wait_s",
-    "rss_base_mb", "rss_peak_mb", "rss_data_mb",
-]
-SUMMARY_COLUMNS = [
-    "mode", "pass", "data", "procs", "batch", "images_per_rank", "repeats",
-    "time_s", "time_min_s", "time_max_s", "compute_s", "comm_s",
-    "speedup", "efficiency", "karp_flatt", "gflops", "gbs", "roofline_s", "roofline_frac", "bw_frac",
-    "mem_total_mb", "mem_max_rank_mb", "mem_rank0_mb", "mem_data_mb", "mem_per_rank_mb",
-    "output_shape", "checksum", "oversubscribed", "idle_ranks", "hosts", "launch_s",
-    "verified", "status", "reason",
-]
+#: the columns of the two tables, in order: the fields of their records
+RANK_COLUMNS = list(records.columns(records.RankRow))
+SUMMARY_COLUMNS = list(records.columns(records.PointRow))
 MANIFEST, RANKS, SUMMARY = "manifest.json", "ranks.csv", "summary.csv"
 
 
@@ -56,20 +47,9 @@ def atomic_write(path: Path, text: str) -> None:
         raise ConvbenchError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def _json_safe(obj):
-    """NaN and infinities become null: strict JSON, readable by any tool."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def write_json(path: Path, obj) -> None:
-    atomic_write(path, json.dumps(_json_safe(obj), indent=2, sort_keys=False, default=str,
-                                  allow_nan=False) + "\n")
+    """obj (a dict, list or record) as strict JSON: NaN and infinities as null."""
+    atomic_write(path, records.dumps(obj) + "\n")
 
 
 def _fmt(v) -> str:
@@ -84,11 +64,13 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+def write_csv(path: Path, rows: list, columns) -> None:
+    """rows (dicts keyed by column, or records) under the header `columns`."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for r in rows:
+        r = r if isinstance(r, dict) else records.to_dict(r)
         w.writerow([_fmt(r.get(c)) for c in columns])
     atomic_write(path, buf.getvalue())
 
@@ -137,16 +119,24 @@ class Recorder:
     def __init__(self, sweep_dir: Path, manifest: dict):
         self.dir = Path(sweep_dir)
         self.manifest = manifest
-        write_json(self.dir / MANIFEST, manifest)
+        self._write_manifest()
 
-    def write(self, rank_rows: list[dict], summary_rows: list[dict]) -> None:
-        """All rank rows and the whole (re-derived) summary of the points finished so far."""
+    def _write_manifest(self) -> None:
+        """The manifest through its record: checked, with this convbench's schema_version.
+        self.manifest stays the dict the engine keeps adding to."""
+        stamped = records.stamp(self.manifest)
+        self.manifest["schema_version"] = stamped["schema_version"]
+        write_json(self.dir / MANIFEST, stamped)
+
+    def write(self, rank_rows: list, summary_rows: list) -> None:
+        """All rank rows and the whole (re-derived) summary of the points finished so far
+        (records, or dicts keyed by their columns)."""
         write_csv(self.dir / RANKS, rank_rows, RANK_COLUMNS)
         write_csv(self.dir / SUMMARY, summary_rows, SUMMARY_COLUMNS)
 
     def update_manifest(self, **fields) -> None:
         self.manifest.update(fields)
-        write_json(self.dir / MANIFEST, self.manifest)
+        self._write_manifest()
 
 
 # ---- loading --------------------------------------------------------------------------------
@@ -177,14 +167,9 @@ def load(path: str | Path) -> Sweep:
             inner = []
         hint = f": it holds {len(inner)} sweep(s), e.g. {inner[-1]!r}; give one of them" if inner else ""
         raise UsageError(f"{str(p)!r} is not a convbench results directory (no {MANIFEST}){hint}")
-    try:
-        manifest = json.loads((p / MANIFEST).read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{p / MANIFEST} is unreadable or corrupt: {e}") from None
+    manifest = read_manifest(p / MANIFEST)
     tables = {}
-    for name, cols in ((RANKS, RANK_COLUMNS), (SUMMARY, SUMMARY_COLUMNS)):
+    for name, record in TABLES.items():
         f = p / name
         if not f.is_file():
             raise UsageError(f"{f} is missing: the sweep measured no point yet")
@@ -192,22 +177,33 @@ def load(path: str | Path) -> Sweep:
             df = pd.read_csv(f)
         except Exception as e:  # pandas raises several types for bad CSV
             raise UsageError(f"{f} is unreadable or corrupt: {str(e).splitlines()[0]}") from None
-        missing = [c for c in ("procs",) + tuple(cols[:3]) if c not in df.columns]
+        missing = [c for c in records.columns(record) if c not in df.columns]
         if missing:
-            raise UsageError(f"{f} lacks the column(s) {', '.join(missing)}: not a convbench file")
-        _check_table(f, df, _NUMERIC[name])
+            raise UsageError(f"{f} lacks the column(s) {', '.join(missing)}: not a convbench file "
+                             "(or one another convbench version wrote)")
+        _check_table(f, df, records.numeric_columns(record))
         tables[name] = df
     if len(tables[SUMMARY]) == 0:
         raise UsageError(f"{p / SUMMARY} has no rows: the sweep measured no point yet")
     return Sweep(p, manifest, tables[RANKS], tables[SUMMARY])
 
 
-#: columns that must read back as numbers (where present)
-_NUMERIC = {
-    RANKS: [c for c in RANK_COLUMNS if c != "host"],
-    SUMMARY: ["time_s", "time_min_s", "time_max_s", "compute_s", "comm_s", "speedup",
-              "efficiency", "karp_flatt", "mem_total_mb", "mem_max_rank_mb", "mem_rank0_mb"],
-}
+#: each table and the record of its rows
+TABLES = {RANKS: records.RankRow, SUMMARY: records.PointRow}
+
+
+def read_manifest(path: Path) -> dict:
+    """manifest.json, checked against its record: this layout or the previous one (read as
+    this one); a newer schema_version or a damaged file is a one-line UsageError."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path} is unreadable or corrupt: {e}") from None
+    return records.Manifest.from_json(raw, str(path)).to_json() | {
+        "schema_version": raw.get("schema_version", 1)}
 
 
 def _check_table(f: Path, df, numeric=()) -> None:
@@ -227,8 +223,7 @@ def _check_table(f: Path, df, numeric=()) -> None:
                              f"the header {width}")
     if len(df) and not pd.api.types.is_integer_dtype(df["procs"]):
         raise UsageError(f"{f} is corrupt: its procs column is not all integers")
-    bad = [c for c in numeric if len(df) and c in df.columns
-           and not pd.api.types.is_numeric_dtype(df[c])]
+    bad = [c for c in numeric if len(df) and not pd.api.types.is_numeric_dtype(df[c])]
     if bad:
         raise UsageError(f"{f} is corrupt: column(s) {', '.join(bad)} are not all numbers")
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from convbench.workload import datagen
-from convbench.rank import halo
+from convbench.workload import halo
 from convbench.engine import sweep
 from convbench.workload.spec import Workload
 
