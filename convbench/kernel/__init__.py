@@ -29,6 +29,7 @@ import operator
 import numpy as np
 
 from convbench.core.errors import ConvbenchError
+from convbench.core.parse import int_pair
 
 try:
     from convbench._native import ffi, lib
@@ -78,19 +79,10 @@ def _int(name: str, value) -> int:
 
 
 def _pair(name: str, value, minimum: int) -> tuple[int, int]:
-    """An int or an (h, w) pair of ints, each >= minimum."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ConvError(f"{name} must be an int or a pair (h, w), got {len(value)} values")
-        pair = (_int(name, value[0]), _int(name, value[1]))
-    else:
-        v = _int(name, value)
-        pair = (v, v)
-    for v in pair:
-        if v < minimum:
-            raise ConvError(f"{name} must be >= {minimum}, got {value!r}")
-        if v > _INT64_MAX:
-            raise ConvError(f"{name} {v} does not fit in int64")
+    """An int or an (h, w) pair of ints, each >= minimum, that fits in int64."""
+    pair = int_pair(name, value, minimum=minimum, error=ConvError)
+    if max(pair) > _INT64_MAX:
+        raise ConvError(f"{name} {max(pair)} does not fit in int64")
     return pair
 
 

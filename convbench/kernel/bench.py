@@ -34,6 +34,8 @@ import numpy as np
 
 from convbench.workload import spec as wl_mod
 from convbench.core.errors import ConvbenchError, UsageError
+from convbench.core.numeric import rel_err
+from convbench.core.torchconv import conv2d_backward
 
 __all__ = ["IMPLS", "parse_shape", "parse_compare", "parse_threads", "Result", "run",
            "to_csv", "read_csv", "table", "CSV_FIELDS", "as_dict", "plan", "benchmark",
@@ -202,10 +204,7 @@ class _Case:
 
             def run_bwd():
                 torch.set_num_threads(threads)
-                with torch.no_grad():
-                    dx_, dw_, db_ = torch.ops.aten.convolution_backward(
-                        tdy, tx, tw, [self.wl.c_out], stride, padding, [1, 1], False, [0, 0], 1,
-                        [True, True, True])
+                dx_, dw_, db_ = conv2d_backward(tdy, tx, tw, stride, padding)
                 return dx_.numpy(), dw_.numpy(), db_.numpy()
             return run_bwd
         raise UsageError(f"unknown implementation {impl!r}")
@@ -224,15 +223,6 @@ def torch_available() -> bool:
     except Exception:  # noqa: BLE001 - any import failure means: not available
         return False
     return True
-
-
-def _rel_err(got, ref) -> float:
-    err = 0.0
-    for g, r in zip(got, ref):
-        r = np.asarray(r, np.float64)
-        scale = max(float(np.max(np.abs(r))), 1e-30)
-        err = max(err, float(np.max(np.abs(np.asarray(g, np.float64) - r))) / scale)
-    return err
 
 
 def run(wl: wl_mod.Workload, pass_: str = "forward", *, impls=("naive",), threads=(1,),
@@ -287,7 +277,7 @@ def run(wl: wl_mod.Workload, pass_: str = "forward", *, impls=("naive",), thread
                 break
         if ref is None:  # convbench at the first thread count: what the others are checked by
             ref = [np.array(o, copy=True) for o in out]
-        errs[e] = math.nan if e[0] == "stream" else _rel_err(out, ref)  # (not a convolution)
+        errs[e] = math.nan if e[0] == "stream" else max(rel_err(g, r) for g, r in zip(out, ref))  # (not a convolution)
         del out
     for r in range(repeats):
         if progress:

@@ -37,6 +37,8 @@ import time
 
 import numpy as np
 
+from convbench.core.fsio import atomic_write
+from convbench.core.numeric import rel_err
 from convbench.workload import datagen
 from convbench.rank import halo
 from convbench import kernel
@@ -204,18 +206,18 @@ class _Base:
         w64, x64 = self.w.astype(np.float64), x.astype(np.float64)
         if y is not None:
             ref = reference.conv2d_forward(x64, w64, self.b.astype(np.float64), **geo)
-            e = _rel_err(y, ref)
+            e = rel_err(y, ref)
             if not e <= 1e-4:
                 return f"{label}: forward output differs from the reference (relative error {e:.2e})"
         if dy is not None:
             rdx, rdw, rdb = reference.conv2d_backward(x64, w64, dy.astype(np.float64), **geo)
-            e = _rel_err(dx, rdx)
+            e = rel_err(dx, rdx)
             if not e <= 1e-4:
                 return f"{label}: input gradient differs from the reference (relative error {e:.2e})"
             kdw = np.zeros_like(self.w)
             kdb = np.zeros(self.wl.c_out, dtype=np.float32)
             self.backend.backward(x, self.w, dy, np.zeros_like(x), kdw, kdb, **geometry)
-            e = max(_rel_err(kdw, rdw), _rel_err(kdb, rdb))
+            e = max(rel_err(kdw, rdw), rel_err(kdb, rdb))
             if not e <= 1e-4:
                 return f"{label}: weight gradient differs from the reference (relative error {e:.2e})"
         return None
@@ -506,14 +508,6 @@ def verify(point: _Base) -> dict:
     return out
 
 
-def _rel_err(got: np.ndarray, ref: np.ndarray) -> float:
-    """max |got - ref| / max |ref| (NaN-propagating, so a NaN result fails)."""
-    ref = np.asarray(ref, dtype=np.float64)
-    scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-30)
-    diff = np.abs(np.asarray(got, dtype=np.float64) - ref)
-    return float(np.max(diff)) / scale if diff.size else 0.0
-
-
 def run(spec: dict, out_path: str) -> None:
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
@@ -575,12 +569,7 @@ def run(spec: dict, out_path: str) -> None:
         "ranks": ranks,
         **check,
     }
-    tmp = f"{out_path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(result, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out_path)
+    atomic_write(out_path, json.dumps(result))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convbench.core.errors import ConvbenchError, UsageError
+from convbench.core.fsio import atomic_write
 
 RANK_COLUMNS = [
     "procs", "repeat", "rank", "host", "start", "end", "images",
@@ -37,23 +38,6 @@ SUMMARY_COLUMNS = [
     "verified", "status", "reason",
 ]
 MANIFEST, RANKS, SUMMARY = "manifest.json", "ranks.csv", "summary.csv"
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise ConvbenchError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _json_safe(obj):
