@@ -24,7 +24,8 @@ from pathlib import Path
 from convbench.core.errors import ConvbenchError, UsageError
 from convbench.core.host import core_count
 from convbench.engine.launcher import Launcher, tail
-from convbench.results.store import MANIFEST, SUMMARY, atomic_write, write_json
+from convbench.core.fsio import atomic_write
+from convbench.results.store import MANIFEST, SUMMARY, write_json
 
 SCRIPT = "job.sbatch"
 #: Slurm job states in which the job has not ended yet

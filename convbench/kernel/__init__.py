@@ -23,13 +23,11 @@ the thread count.
 """
 from __future__ import annotations
 
-import numbers
-import operator
 
 import numpy as np
 
 from convbench.core.errors import ConvbenchError
-from convbench.core.parse import int_pair
+from convbench.core.parse import int_pair, strict_int
 
 try:
     from convbench._native import ffi, lib
@@ -73,9 +71,7 @@ def _check(status: int) -> None:
 
 def _int(name: str, value) -> int:
     """A Python/numpy integer (bools rejected) as int."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ConvError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    return operator.index(value)
+    return strict_int(name, value, ConvError)
 
 
 def _pair(name: str, value, minimum: int) -> tuple[int, int]:
