@@ -78,9 +78,9 @@ def _session_dir() -> Path:
 def real_sweep(data: str = "scatter") -> Path:
     """A real tiny strong sweep (P = 1, 2, 2 repeats), made once per session per data mode;
     both live in one parent directory (a directory of sweeps)."""
-    res = sweep.run(sweep.SweepPlan(mode="strong", workload=TINY, procs=(1, 2), data=data,
-                                    repeats=2, warmup=0, timeout=120,
-                                    out=str(_session_dir() / "sweeps")), argv=["test"])
+    res = sweep.run(sweep.SweepPlan.of(mode="strong", workload=TINY, procs=(1, 2), data=data,
+                                       repeats=2, warmup=0, timeout=120,
+                                       out=str(_session_dir() / "sweeps")), argv=["test"])
     assert not res.failed, res.rows
     return res.path
 

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from convbench import __version__
-from convbench.core.host import cpu_model, mem_available_bytes
+from convbench.core.host import core_count, cpu_model, mem_available_bytes
 
 
 def _version(dist: str) -> str | None:
@@ -47,10 +47,6 @@ def kernel_build() -> dict:
 
 def describe() -> dict:
     """Everything a reader needs to trace a figure back to a machine and an installation."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        cores = os.cpu_count()
     return {
         "convbench": __version__,
         "git_revision": git_revision(),
@@ -64,7 +60,7 @@ def describe() -> dict:
         "os": platform.platform(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "cores_available": cores,
+        "cores_available": core_count(),
         "mem_available_mb": (m // 2**20) if (m := mem_available_bytes()) else None,
         "kernel_build": kernel_build(),
     }

@@ -70,9 +70,9 @@ class LiveProgress:
 
     def sweep_started(self, plan, sweep_dir: Path, mpi, slots: int) -> None:
         c = self.console
-        c.print(f"[bold]convbench {plan.mode}[/bold]: {plan.workload.describe()}"
-                + (" per rank" if plan.mode == "weak" else "")
-                + f"; pass {plan.pass_}, data {plan.data}, {plan.repeats} repeats + {plan.warmup} warm-up")
+        m, po = plan.measured, plan.policy
+        c.print(f"[bold]convbench {plan.mode}[/bold]: {plan.describe()}"
+                + f"; pass {m.pass_}, data {m.data}, {po.repeats} repeats + {po.warmup} warm-up")
         c.print(f"MPI: {mpi.vendor} ({escape(mpi.path)}), {slots} slots; results: {escape(str(sweep_dir))}")
         over = [p for p in plan.procs if p > slots]
         if over:

@@ -24,7 +24,8 @@ from pathlib import Path
 from convbench.core.errors import ConvbenchError, UsageError
 from convbench.core.host import core_count
 from convbench.engine.launcher import Launcher, tail
-from convbench.results.store import MANIFEST, SUMMARY, atomic_write, write_json
+from convbench.core.fsio import atomic_write
+from convbench.results.store import MANIFEST, SUMMARY, write_json
 
 SCRIPT = "job.sbatch"
 #: Slurm job states in which the job has not ended yet
@@ -125,15 +126,14 @@ def job_script(plan, sweep_dir: Path, python: str | None = None) -> str:
     command = shlex.join([python, "-m", "convbench", plan.mode, "--resume", str(d)])
     return "\n".join([
         "#!/bin/bash",
-        f"# convbench {plan.mode} sweep: {plan.workload.describe()}"
-        + (" per rank" if plan.mode == "weak" else "") + f", P = {procs}",
+        f"# convbench {plan.mode} sweep: {plan.describe()}, P = {procs}",
         "# Written and submitted by 'convbench ... --launcher slurm'. The job runs every point",
         "# with srun inside its allocation and writes the results into this directory.",
         f"# How it stands, and its table once it has ended:  convbench collect {d}",
         f"# Run the points it did not finish in a new job:   convbench {plan.mode} --resume {d}",
         f"#SBATCH --job-name=convbench-{plan.mode}-{name}",
         f"#SBATCH --ntasks={max(plan.procs)}",
-        f"#SBATCH --time={time_limit(len(plan.procs), plan.timeout)}",
+        f"#SBATCH --time={time_limit(len(plan.procs), plan.policy.timeout)}",
         f"#SBATCH --output={d}/slurm-%j.out",
         "",
         f"exec {command}",

@@ -23,12 +23,11 @@ the thread count.
 """
 from __future__ import annotations
 
-import numbers
-import operator
 
 import numpy as np
 
 from convbench.core.errors import ConvbenchError
+from convbench.core.parse import int_pair, strict_int
 
 try:
     from convbench._native import ffi, lib
@@ -72,25 +71,14 @@ def _check(status: int) -> None:
 
 def _int(name: str, value) -> int:
     """A Python/numpy integer (bools rejected) as int."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ConvError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    return operator.index(value)
+    return strict_int(name, value, ConvError)
 
 
 def _pair(name: str, value, minimum: int) -> tuple[int, int]:
-    """An int or an (h, w) pair of ints, each >= minimum."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ConvError(f"{name} must be an int or a pair (h, w), got {len(value)} values")
-        pair = (_int(name, value[0]), _int(name, value[1]))
-    else:
-        v = _int(name, value)
-        pair = (v, v)
-    for v in pair:
-        if v < minimum:
-            raise ConvError(f"{name} must be >= {minimum}, got {value!r}")
-        if v > _INT64_MAX:
-            raise ConvError(f"{name} {v} does not fit in int64")
+    """An int or an (h, w) pair of ints, each >= minimum, that fits in int64."""
+    pair = int_pair(name, value, minimum=minimum, error=ConvError)
+    if max(pair) > _INT64_MAX:
+        raise ConvError(f"{name} {max(pair)} does not fit in int64")
     return pair
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from convbench.core.errors import ConvbenchError, UsageError
+from convbench.core.numeric import rel_err
+from convbench.core.torchconv import conv2d_backward
 from convbench.kernel.bench_plan import PASSES, describe, torch_available
 from convbench.workload import cost
 from convbench.workload import spec as wl_mod
@@ -97,10 +99,7 @@ class _Case:
 
             def run_bwd():
                 torch.set_num_threads(threads)
-                with torch.no_grad():
-                    dx_, dw_, db_ = torch.ops.aten.convolution_backward(
-                        tdy, tx, tw, [self.wl.c_out], stride, padding, [1, 1], False, [0, 0], 1,
-                        [True, True, True])
+                dx_, dw_, db_ = conv2d_backward(tdy, tx, tw, stride, padding)
                 return dx_.numpy(), dw_.numpy(), db_.numpy()
             return run_bwd
         raise UsageError(f"unknown implementation {impl!r}")
@@ -111,17 +110,6 @@ def _touched(a: np.ndarray) -> np.ndarray:
     first call into a fresh 576 MB output takes ten times a later one)."""
     a.fill(0)
     return a
-
-
-
-
-def _rel_err(got, ref) -> float:
-    err = 0.0
-    for g, r in zip(got, ref):
-        r = np.asarray(r, np.float64)
-        scale = max(float(np.max(np.abs(r))), 1e-30)
-        err = max(err, float(np.max(np.abs(np.asarray(g, np.float64) - r))) / scale)
-    return err
 
 
 def run(wl: wl_mod.Workload, pass_: str = "forward", *, impls=("naive",), threads=(1,),
@@ -175,7 +163,7 @@ def run(wl: wl_mod.Workload, pass_: str = "forward", *, impls=("naive",), thread
                 break
         if ref is None:  # convbench at the first thread count: what the others are checked by
             ref = [np.array(o, copy=True) for o in out]
-        errs[e] = math.nan if e[0] == "stream" else _rel_err(out, ref)  # (not a convolution)
+        errs[e] = math.nan if e[0] == "stream" else max(rel_err(g, r) for g, r in zip(out, ref))  # (not a convolution)
         del out
     for r in range(repeats):
         if progress:

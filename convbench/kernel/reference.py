@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from convbench.core.parse import int_pair
+
 __all__ = ["conv2d_forward", "conv2d_backward"]
-
-
-def _pair(v) -> tuple[int, int]:
-    if isinstance(v, (tuple, list)):
-        h, w = v
-        return int(h), int(w)
-    return int(v), int(v)
 
 
 def _geometry(x_shape, w_shape, stride, padding):
     n, c, h, w = x_shape
     k, c2, kh, kw = w_shape
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    sh, sw = int_pair("stride", stride)
+    ph, pw = int_pair("padding", padding)
     if c != c2:
         raise ValueError(f"channels mismatch: x has {c} input channels but w expects {c2}")
     if sh < 1 or sw < 1 or ph < 0 or pw < 0:

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from convbench.core.errors import ConvbenchError, UsageError
+from convbench.core.fsio import atomic_write
 
 __all__ = ["roofline", "measure", "cache_file", "cpu_model", "core_count"]
 
@@ -172,13 +173,12 @@ def _load(path: Path) -> dict | None:
 
 
 def _save(path: Path, record: dict) -> None:
+    what = f"the machine cache {str(path)!r}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
     except OSError as e:
-        raise ConvbenchError(f"cannot write the machine cache {str(path)!r}: {e}") from None
+        raise ConvbenchError(f"cannot write {what}: {e}") from None
+    atomic_write(path, json.dumps(record, indent=2) + "\n", what)
 
 
 def cached() -> dict | None:

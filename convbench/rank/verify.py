@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from convbench.core.numeric import rel_err
 from convbench.kernel import reference
 
 #: the largest relative error a result may have against the float64 reference
@@ -19,13 +20,6 @@ RTOL = 1e-4
 #: the whole-batch weight gradient goes into the result up to this many elements
 MAX_DW_LISTED = 4096
 
-
-def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
-    """max |got - ref| / max |ref| (NaN-propagating, so a NaN result fails)."""
-    ref = np.asarray(ref, dtype=np.float64)
-    scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-30)
-    diff = np.abs(np.asarray(got, dtype=np.float64) - ref)
-    return float(np.max(diff)) / scale if diff.size else 0.0
 
 
 def check_sample(point, x, y, dy, dx, label: str, **geometry) -> str | None:

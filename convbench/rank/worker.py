@@ -14,10 +14,10 @@ generators, the records, and (for ``--backend torch`` / ``--images``) the module
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 
+from convbench.core.fsio import atomic_write
 from convbench.rank import faults
 from convbench.rank.batch import BatchPoint
 from convbench.rank.spatial import SpatialPoint
@@ -79,12 +79,7 @@ def run(spec: PointSpec, out_path: str) -> None:
         mpi_version="%d.%d" % MPI.Get_version(),
         verified=not errors and spec.verify, verify_errors=errors,
         idle_ranks=[r.rank for r in ranks if r.images == 0], ranks=ranks, **check)
-    tmp = f"{out_path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(records.dumps(result.to_json(), indent=None))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out_path)
+    atomic_write(out_path, records.dumps(result.to_json(), indent=None))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from convbench.core.errors import ConvbenchError, UsageError
 from convbench.results import records
+from convbench.core.fsio import atomic_write
 
 #: the columns of the two tables, in order: the fields of their records
 RANK_COLUMNS = list(records.columns(records.RankRow))
@@ -30,21 +31,6 @@ SUMMARY_COLUMNS = list(records.columns(records.PointRow))
 MANIFEST, RANKS, SUMMARY = "manifest.json", "ranks.csv", "summary.csv"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise ConvbenchError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def write_json(path: Path, obj) -> None:

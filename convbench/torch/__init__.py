@@ -44,6 +44,7 @@ except ImportError as _e:
 from torch.autograd.function import once_differentiable  # noqa: E402
 
 from convbench import kernel  # noqa: E402
+from convbench.core.parse import int_pair  # noqa: E402
 from convbench.torch.backend import backend_backward, backend_forward  # noqa: E402,F401  (re-exported)
 
 __all__ = ["ConvFunction", "Conv2d", "conv2d", "backend_forward", "backend_backward"]
@@ -110,19 +111,10 @@ def _is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def _pair(name: str, value, minimum: int) -> tuple[int, int]:
-    vals = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(vals) != 2 or not all(_is_int(v) for v in vals):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if any(v < minimum for v in vals):
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(vals[0]), int(vals[1])
-
-
 def _padding(padding, kernel_size: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int]:
     """The kernel's (pad_h, pad_w) for torch's padding argument (an int, a pair, or a string)."""
     if not isinstance(padding, str):
-        return _pair("padding", padding, 0)
+        return int_pair("padding", padding, minimum=0)
     if padding == "valid":
         return (0, 0)
     if padding != "same":
@@ -156,7 +148,7 @@ class Conv2d(torch.nn.Module):
         if not _is_int(groups) or groups != 1:
             raise ValueError(f"groups={groups!r} is not supported by convbench.torch.Conv2d "
                              "(the C kernel has no grouped convolution); use groups=1")
-        if _pair("dilation", dilation, 1) != (1, 1):
+        if int_pair("dilation", dilation, minimum=1) != (1, 1):
             raise ValueError(f"dilation={dilation!r} is not supported by convbench.torch.Conv2d "
                              "(the C kernel has no dilation); use dilation=1")
         if padding_mode != "zeros":
@@ -171,8 +163,8 @@ class Conv2d(torch.nn.Module):
                              "kernel computes in float32 only")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
-        self.kernel_size = _pair("kernel_size", kernel_size, 1)
-        self.stride = _pair("stride", stride, 1)
+        self.kernel_size = int_pair("kernel_size", kernel_size, minimum=1)
+        self.stride = int_pair("stride", stride, minimum=1)
         self._kernel_padding = _padding(padding, self.kernel_size, self.stride)
         # as torch.nn.Conv2d: the string itself when a string was given, else the pair
         self.padding = padding if isinstance(padding, str) else self._kernel_padding

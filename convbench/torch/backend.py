@@ -38,6 +38,8 @@ try:
 except ImportError as _e:
     raise _missing("convbench.torch.backend") from _e
 
+from convbench.core.parse import int_pair  # noqa: E402
+from convbench.core.torchconv import conv2d_backward  # noqa: E402
 from convbench.kernel import ConvError, output_shape  # noqa: E402  (after the torch check)
 
 __all__ = ["backend_forward", "backend_backward", "TORCH_REQUIREMENT"]
@@ -67,10 +69,6 @@ def _store(name: str, result: "torch.Tensor", dest):
     return dest
 
 
-def _pair(v) -> tuple[int, int]:
-    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
-
-
 def backend_forward(x_np: np.ndarray, w_np: np.ndarray, b_np: np.ndarray | None = None,
                     stride=1, padding=0, *, out: np.ndarray | None = None) -> np.ndarray:
     """y = conv2d(x, w) + b by ``torch.nn.functional.conv2d``: float32 (N, C_out, OH, OW).
@@ -85,7 +83,8 @@ def backend_forward(x_np: np.ndarray, w_np: np.ndarray, b_np: np.ndarray | None 
     b = None if b_np is None else _tensor("b", b_np, 1)
     output_shape(x.shape, w.shape, stride, padding)      # the kernel's checks and messages
     with torch.no_grad():
-        y = torch.nn.functional.conv2d(x, w, b, stride=_pair(stride), padding=_pair(padding))
+        y = torch.nn.functional.conv2d(x, w, b, stride=int_pair("stride", stride),
+                                       padding=int_pair("padding", padding))
     return _store("out", y, out)
 
 
@@ -103,8 +102,5 @@ def backend_backward(x_np: np.ndarray, w_np: np.ndarray, dy_np: np.ndarray,
     y_shape = output_shape(x.shape, w.shape, stride, padding)
     if tuple(g.shape) != y_shape:
         raise ConvError(f"dy has shape {tuple(g.shape)}, expected {y_shape}")
-    with torch.no_grad():
-        gx, gw, gb = torch.ops.aten.convolution_backward(
-            g, x, w, [w.shape[0]], list(_pair(stride)), list(_pair(padding)), [1, 1],
-            False, [0, 0], 1, [True, True, True])
+    gx, gw, gb = conv2d_backward(g, x, w, int_pair("stride", stride), int_pair("padding", padding))
     return _store("dx", gx, dx), _store("dw", gw, dw), _store("db", gb, db)

@@ -19,6 +19,7 @@ else:  # pragma: no cover - Python 3.10
 
 from convbench.core.errors import UsageError
 from convbench.workload import cost
+from convbench.core.parse import int_pair
 
 PASSES = ("forward", "backward", "train")
 DATA_MODES = ("scatter", "local")
@@ -29,19 +30,6 @@ _KEYS = {
     "name", "description", "batch", "c_in", "c_out", "height", "width",
     "kernel", "stride", "padding", "seed",
 }
-
-
-def _pair(value, what: str) -> tuple[int, int]:
-    """An int or a 2-list of ints -> (h, w)."""
-    if isinstance(value, bool):
-        raise UsageError(f"{what} must be an integer or a pair of integers, got {value!r}")
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        return (int(value[0]), int(value[1]))
-    raise UsageError(f"{what} must be an integer or a pair of integers, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -215,9 +203,9 @@ def _parse(text: str, *, source: str, default_name: str) -> Workload:
     for key in ("name", "description"):
         if key in d and not isinstance(d[key], str):
             raise UsageError(f"{source}: {key} must be a string")
-    kh, kw = _pair(d["kernel"], f"{source}: kernel")
-    sh, sw = _pair(d.get("stride", 1), f"{source}: stride")
-    ph, pw = _pair(d.get("padding", 0), f"{source}: padding")
+    kh, kw = int_pair(f"{source}: kernel", d["kernel"], error=UsageError)
+    sh, sw = int_pair(f"{source}: stride", d.get("stride", 1), error=UsageError)
+    ph, pw = int_pair(f"{source}: padding", d.get("padding", 0), error=UsageError)
     return Workload(
         name=d.get("name", default_name), description=d.get("description", ""),
         batch=d["batch"], c_in=d["c_in"], c_out=d["c_out"], height=d["height"], width=d["width"],

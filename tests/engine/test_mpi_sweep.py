@@ -29,8 +29,8 @@ def read_csv(path):
 
 
 def run_sweep(tmp_path, mode="strong", wl=TINY, procs=(1, 2, 4), env=None, **kw):
-    plan = sweep.SweepPlan(mode=mode, workload=wl, procs=procs, repeats=2, warmup=1,
-                           out=str(tmp_path), timeout=120, **kw)
+    plan = sweep.SweepPlan.of(mode=mode, workload=wl, procs=procs, repeats=2, warmup=1,
+                              out=str(tmp_path), timeout=120, **kw)
     return sweep.run(plan, argv=["test"], env=env)
 
 
@@ -153,9 +153,8 @@ def test_several_hosts_in_a_hostfile_ppn_binding_and_the_manifest(tmp_path, mpi)
     else:
         hosts.write_text("localhost:2\n127.0.0.1:2\n")
         ppn, capped = 2, 2
-    plan = sweep.SweepPlan(mode="strong", workload=TINY, procs=(4,), hostfile=str(hosts))
-    assert sweep.slots(plan) == 4
-    assert sweep.slots(sweep.SweepPlan(mode="strong", workload=TINY, procs=(4,), hostfile=str(hosts), ppn=1)) == capped
+    assert sweep.slots(sweep.Placement((4,), hostfile=str(hosts))) == 4
+    assert sweep.slots(sweep.Placement((4,), hostfile=str(hosts), ppn=1)) == capped
     res = run_sweep(tmp_path, procs=(2, 4), hostfile=str(hosts), ppn=ppn, bind="none")
     assert not res.failed, res.rows
     m = json.loads((res.path / "manifest.json").read_text())

@@ -366,8 +366,8 @@ def test_slots_of_an_allocation(env, slots):
 
 
 def test_the_job_script_is_readable_and_resumes_its_sweep(tmp_path):
-    plan = sweep.SweepPlan(mode="weak", workload=preset("tiny"), procs=(1, 2, 4), timeout=60,
-                           launcher="slurm")
+    plan = sweep.SweepPlan.of(mode="weak", workload=preset("tiny"), procs=(1, 2, 4), timeout=60,
+                              launcher="slurm")
     text = slurm.job_script(plan, tmp_path, python="/venv/bin/python")
     lines = text.splitlines()
     assert lines[0] == "#!/bin/bash"
@@ -386,12 +386,13 @@ def test_the_job_script_is_readable_and_resumes_its_sweep(tmp_path):
 
 
 def test_the_launcher_is_recorded_and_restored():
-    plan = sweep.SweepPlan(mode="strong", workload=preset("tiny"), procs=(1, 2), launcher="slurm")
+    plan = sweep.SweepPlan.of(mode="strong", workload=preset("tiny"), procs=(1, 2), launcher="slurm")
     m = {"sweep": plan.to_dict(), "workload": plan.workload.to_dict(), "mpi": {"mpiexec": None}}
     assert m["sweep"]["launcher"] == "slurm"
-    assert sweep.plan_from_manifest(m, out="x").launcher == "slurm"
+    assert sweep.SweepPlan.from_manifest(m, out="x") == plan.__class__(
+        plan.mode, plan.measured, plan.placement, plan.policy, out="x")
     del m["sweep"]["launcher"]             # a sweep recorded before --launcher existed
-    assert sweep.plan_from_manifest(m, out="x").launcher == "mpiexec"
+    assert sweep.SweepPlan.from_manifest(m, out="x").placement.launcher == "mpiexec"
 
 
 def test_bad_launcher_settings_are_refused(tmp_path):
@@ -399,7 +400,7 @@ def test_bad_launcher_settings_are_refused(tmp_path):
     hosts.write_text("localhost:2\n")
     for kw, needle in (({"launcher": "pbs"}, "--launcher must be one of mpiexec, slurm"),
                        ({"launcher": "slurm", "hostfile": str(hosts)}, "--hostfile is for mpiexec")):
-        plan = sweep.SweepPlan(mode="strong", workload=preset("tiny"), procs=(1,), **kw)
+        plan = sweep.SweepPlan.of(mode="strong", workload=preset("tiny"), procs=(1,), **kw)
         with pytest.raises(UsageError, match=needle):
             sweep.validate(plan)
 

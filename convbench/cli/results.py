@@ -1,0 +1,108 @@
+"""Reading results back: plot, report, compare, model, collect."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from convbench.cli.common import (SweepPath, TableFormat, app, cli_errors, fail, out_console,
+                                  warn)
+
+
+@app.command()
+@cli_errors
+def plot(
+    path: Annotated[Path, typer.Argument(help="A sweep directory, or a directory of sweeps.", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option(help="Directory for the figures (default: figures/ inside each sweep; with several sweeps, one sub-directory per sweep).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="png | svg | pdf.")] = "png",
+    overlay: Annotated[bool, typer.Option(help="Also draw the scaling figures of sweeps of the same mode and workload on shared axes.")] = False,
+    dpi: Annotated[int, typer.Option(help="Resolution of PNG figures (dots per inch).")] = 100,
+) -> None:
+    """Figures of a sweep: time, speedup and efficiency vs P (strong, weak), phases and memory per rank."""
+    from convbench.reporting import figures as plots
+    result = plots.plot(path, out, fmt, overlay, dpi)
+    for line in result.skipped:
+        warn(line)
+    for f in result.files:
+        typer.echo(str(f))
+
+
+@app.command()
+@cli_errors
+def report(
+    path: SweepPath,
+    fmt: TableFormat = "markdown",
+) -> None:
+    """The original report's table of a sweep (time, memory per rank and in total, output shape,
+    speedup, efficiency, Karp-Flatt serial fraction, compute/communication, verified, status)."""
+    from convbench.results import store
+    from convbench.reporting import tables
+    typer.echo(tables.render_report(store.load(path), tables.check_format(fmt)), nl=False)
+
+
+@app.command()
+@cli_errors
+def compare(
+    a: SweepPath,
+    b: SweepPath,
+    fmt: TableFormat = "markdown",
+) -> None:
+    """Two sweeps side by side per P: the time ratio B/A with its min-max spread, and where the
+    difference is within noise (e.g. MPICH vs Open MPI, scatter vs local, before vs after)."""
+    from convbench.reporting import compare as cmp_mod
+    from convbench.results import store
+    from convbench.reporting import tables
+    tables.check_format(fmt)
+    comparison = cmp_mod.compare(store.load(a), store.load(b))
+    typer.echo(tables.render_compare(comparison, fmt), nl=False)
+    for w in comparison.warnings:
+        warn(w)
+
+
+@app.command()
+@cli_errors
+def model(
+    path: SweepPath,
+    procs: Annotated[Optional[str], typer.Option("--procs", "-p", help="Comma-separated P to predict, e.g. 16,32,64 (default 1,2,4,...,1024); the measured P are always listed.")] = None,
+    fit_up_to: Annotated[Optional[int], typer.Option(help="Fit only the points with P <= this (e.g. 1): the larger measured P are then predicted beside their measurement.")] = None,
+    include_oversubscribed: Annotated[bool, typer.Option(help="Fit oversubscribed points too (by default they are shown, not fitted: they measure contention).")] = False,
+    fmt: TableFormat = "markdown",
+) -> None:
+    """Fit Amdahl (strong) or Gustafson (weak) with communication = latency + bytes / bandwidth,
+    and predict time, speedup and efficiency at larger P, beside the fit's residuals."""
+    from convbench.engine.plan import parse_procs
+    from convbench.reporting import stats
+    from convbench.reporting import scaling as model_mod
+    from convbench.results import store
+    from convbench.reporting import tables
+    tables.check_format(fmt)
+    predict = parse_procs(procs) if procs is not None else model_mod.DEFAULT_PROCS
+    sweep = store.load(path)
+    fitted = model_mod.build(sweep, predict, fit_up_to, include_oversubscribed)
+    ctx = stats.sweep_context(sweep.manifest, sweep.path.name)
+    typer.echo(tables.render_model(fitted, ctx, fmt), nl=False)
+
+
+@app.command()
+@cli_errors
+def collect(path: SweepPath) -> None:
+    """How a sweep submitted with --launcher slurm stands; once its job has ended, its table.
+    Exit status: 0 every point verified, 1 the job or a point failed, 2 not a submitted sweep,
+    75 still pending or running (try again later)."""
+    from rich.markup import escape
+    from convbench.engine import live as report
+    from convbench.engine import slurm
+    c = slurm.collect(path)
+    job = c.job
+    state = f"job {job.job_id}: {job.state}" + (f" ({job.reason})" if job.reason else "")
+    if not c.finished:
+        out_console.print(escape(f"{state}; {len(c.rows)} of {c.points} point(s) measured so far; "
+                                 f"results: {c.path}"), highlight=False)
+        raise typer.Exit(75)
+    if c.rows:
+        out_console.print(report.summary_table(c.rows, c.title))
+    out_console.print(escape(state + (f", exit {job.exit_code}" if job.exit_code else "")), highlight=False)
+    out_console.print(escape(f"results: {c.path}"), highlight=False)
+    if c.problem():
+        fail(c.problem(), 1)

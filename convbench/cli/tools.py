@@ -1,0 +1,98 @@
+"""The installation and the kernel alone: info, kernels, machine, apply."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from convbench import __version__
+from convbench.cli.common import (Mpiexec, app, cli_errors, err_console, out_console,
+                                  print_facts, warn)
+from convbench.core.errors import UsageError
+
+
+@app.command()
+@cli_errors
+def info(
+    mpiexec: Mpiexec = None,
+) -> None:
+    """Versions, the kernel's build, and the MPI that sweeps would use."""
+    from convbench.engine import environment
+    from convbench.engine import probe
+    env = environment.describe()
+    kb = env.pop("kernel_build")
+    lines = [("convbench", __version__)]
+    lines += [(k, str(v)) for k, v in env.items() if k != "convbench" and v not in (None, {}, "")]
+    lines += [(f"kernel {k}", str(v)) for k, v in kb.items()]
+    lines += probe.mpi_facts(mpiexec)
+    print_facts(lines)
+
+
+@app.command()
+@cli_errors
+def kernels(
+    shape: Annotated[str, typer.Option(help="fat (batch 8), light, resnet, another preset, or a benchdnn-style descriptor like mb32ic64ih56oc64kh3ph1 (mb ic ih, optional iw, oc kh, optional kw sh sw ph pw; iw = ih, kw = kh, stride 1, padding 0 by default); comma-separated for several.")] = "fat",
+    pass_: Annotated[str, typer.Option("--pass", help="forward | backward (dx, dw, db) | forward,backward.")] = "forward",
+    threads: Annotated[str, typer.Option(help="Threads of the C kernel (and torch), e.g. 1 or 1,2.")] = "1",
+    compare: Annotated[str, typer.Option(help="Implementations beside convbench: naive (textbook C loops), numpy (convbench.kernel.reference), torch (when importable), stream (the memory floor: the pass's input read and output written once, no convolution); comma-separated, '' for none.")] = "naive,torch,stream",
+    repeats: Annotated[int, typer.Option(help="Timed repeats, interleaved across implementations.")] = 5,
+    budget: Annotated[float, typer.Option(help="Seconds of timed runs after which a slow implementation sits out the remaining repeats.")] = 30.0,
+    csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the results to this CSV file.")] = None,
+    roofline: Annotated[str, typer.Option(help="run: measure the peak (one-thread float32 matmul) and the bandwidth (c = a + b) in this run, just before the kernels; cached: use 'convbench machine''s cached measurement.")] = "run",
+) -> None:
+    """Kernel microbenchmark: time (median, min-max), GFLOP/s, GB/s and the fraction of this
+    machine's roofline bound, for convbench's kernel and the others, measured in one run."""
+    from convbench.kernel import bench
+    bench.plan(shape, pass_, threads, compare, repeats, budget)  # validate, measure nothing
+    if roofline not in ("run", "cached"):
+        raise UsageError(f"--roofline must be run or cached, got {roofline!r}")
+    with err_console.status("measuring the roofline (matmul peak, c = a + b bandwidth)"):
+        roof = bench.roofline(roofline, threads)
+    with err_console.status("measuring") as status:
+        rows, notes = bench.benchmark(shape, pass_, threads, compare, repeats, budget,
+                                            roof, progress=status.update)
+    out_console.print(bench.table(rows, bench.roofline_title(roof)))
+    for note in notes:
+        warn(note)
+    if csv:
+        out_console.print(f"csv: {bench.to_csv(rows, csv)}", highlight=False)
+
+
+@app.command()
+@cli_errors
+def machine(
+    refresh: Annotated[bool, typer.Option(help="Measure again even if a measurement is cached.")] = False,
+    matmul_n: Annotated[int, typer.Option(help="Size n of the n x n float32 matmul that measures the single-core peak.")] = 2048,
+    stream_mb: Annotated[float, typer.Option(help="MB per array of the c = a + b bandwidth measurement (far larger than the caches).")] = 256.0,
+    max_cores: Annotated[Optional[int], typer.Option(help="Measure the bandwidth on 1..this many cores (default: all this process may use).")] = None,
+    repeats: Annotated[int, typer.Option(help="Repeats of each measurement (the best is kept).")] = 5,
+) -> None:
+    """This machine's roofline: single-core float32 peak and memory bandwidth on 1..N cores,
+    cached in $XDG_CACHE_HOME/convbench (or ~/.cache/convbench)."""
+    from convbench.kernel import roofline as machine_mod
+    with err_console.status("measuring this machine"):
+        roof = machine_mod.roofline(refresh, matmul_n=matmul_n, stream_mb=stream_mb,
+                                    max_cores=max_cores, repeats=repeats)
+    lines = [("cpu", roof["cpu_model"]), ("cores", str(roof["cores"])),
+             ("peak (1 core)", f"{roof['peak_gflops_1core']:.1f} GFLOP/s  (float32 matmul n={roof['matmul_n']}, one BLAS thread)")]
+    lines += [(f"bandwidth ({k} core{'s' if k > 1 else ''})", f"{v:.1f} GB/s  (c = a + b, {roof['stream_mb']} MB arrays)")
+              for k, v in sorted(roof["bandwidth_gbs_by_cores"].items())]
+    lines += [("measured", roof["measured_at"]), ("cache", roof["cache_file"])]
+    print_facts(lines)
+
+
+@app.command()
+@cli_errors
+def apply(
+    image: Annotated[Path, typer.Argument(help="A PNG or JPEG file.", show_default=False)],
+    kernel: Annotated[str, typer.Option("--kernel", "-k", help="sobel (gradient magnitude) | gaussian (5x5, sigma 1) | identity | random (3x3, --seed).")] = "sobel",
+    out: Annotated[Path, typer.Option(help="The figure: input and output side by side (.png, .svg, .pdf).")] = Path("apply.png"),
+    size: Annotated[Optional[str], typer.Option(help="Fit the image to HxW first (center crop; scaled up when smaller), e.g. 256x256 (default: its own size).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random kernel.")] = 0,
+) -> None:
+    """Filter one image (in grey) with the C kernel's forward and save input and output side by side."""
+    from convbench.kernel import filters
+    result = filters.apply_to_file(image, kernel, out, filters.parse_size(size), seed)
+    h, w = result["input"].shape
+    typer.echo(f"{result['out']}  ({kernel}, {h}x{w})")
