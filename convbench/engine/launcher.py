@@ -228,8 +228,42 @@ def _kill_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
-            pass
+            return
+        _wait_group_gone(proc.pid, 5.0)
         return
+
+
+def _wait_group_gone(pgid: int, seconds: float) -> None:
+    """Wait (at most `seconds`) until no process of group `pgid` is left but zombies, so that
+    a caller never sees a killed rank still running: SIGKILL is delivered asynchronously."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _group_running(pgid):
+            return
+        time.sleep(0.02)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of group `pgid` is still running (not a zombie); /proc on Linux."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
 
 
 def tail(path: Path, lines: int = 20) -> list[str]:
