@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from conftest import note_mpi
 from convbench.reporting import stats
 from convbench.results import store
 from convbench.engine import sweep
@@ -74,10 +75,16 @@ def _session_dir() -> Path:
     return d
 
 
-@functools.lru_cache(maxsize=None)
 def real_sweep(data: str = "scatter") -> Path:
     """A real tiny strong sweep (P = 1, 2, 2 repeats), made once per session per data mode;
-    both live in one parent directory (a directory of sweeps)."""
+    both live in one parent directory (a directory of sweeps). Every caller counts as starting
+    mpiexec (the tests that use it are marked mpi), made or cached."""
+    note_mpi(f"real_sweep({data!r})")
+    return _real_sweep(data)
+
+
+@functools.lru_cache(maxsize=None)
+def _real_sweep(data: str) -> Path:
     res = sweep.run(sweep.SweepPlan.of(mode="strong", workload=TINY, procs=(1, 2), data=data,
                                        repeats=2, warmup=0, timeout=120,
                                        out=str(_session_dir() / "sweeps")), argv=["test"])

@@ -51,7 +51,7 @@ def summary_table(rows: list[dict], title: str = "") -> Table:
             if ok else "-",
             _num(r.get("speedup"), ".2f"), _num(r.get("efficiency"), ".0%"),
             _mem_per_rank(r.get("mem_per_rank_mb")), _num(r.get("mem_total_mb"), ".0f"),
-            str(r.get("output_shape", "")).replace("x", "x"),
+            str(r.get("output_shape", "")),
             "yes" if r.get("verified") else "[red]no[/red]",
             escape(status) if ok else f"[red]{escape(status)}[/red]",
         )

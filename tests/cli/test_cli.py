@@ -1,18 +1,13 @@
-"""The convbench command as a user runs it: real subprocesses, real mpiexec."""
+"""The convbench command as a user runs it: real subprocesses, real mpiexec; usage errors
+in-process (typer's CliRunner)."""
 from __future__ import annotations
 
-import csv
 import json
 import os
 
 import pytest
 
-from conftest import assert_clean_error, run_cli, sweep_dirs
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+from conftest import assert_clean_error, invoke, read_csv, run_cli, sweep_dirs
 
 
 @pytest.mark.mpi
@@ -58,7 +53,7 @@ def test_info_shows_versions_kernel_and_mpi():
 
 
 def test_a_failed_point_is_recorded_and_exits_1(tmp_path):
-    p = run_cli("strong", "--procs", "1,2", "--preset", "tiny", "--mpiexec", "false", "--out", str(tmp_path))
+    p = invoke("strong", "--procs", "1,2", "--preset", "tiny", "--mpiexec", "false", "--out", str(tmp_path))
     assert_clean_error(p, 1, "2 point(s) failed")
     rows = read_csv(sweep_dirs(tmp_path)[0] / "summary.csv")
     assert [r["status"] for r in rows] == ["failed", "failed"]
@@ -85,7 +80,7 @@ def test_a_failed_point_is_recorded_and_exits_1(tmp_path):
     (["--mpi-args", "'unbalanced"], "cannot be split"),
 ])
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, args, needle):
-    p = run_cli("strong", *args, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    p = invoke("strong", *args, "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert_clean_error(p, 2, needle)
     assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) <= 2
     assert not (tmp_path / "out").exists() or not sweep_dirs(tmp_path / "out")
@@ -94,11 +89,21 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, args, needle):
 def test_bad_config_and_unwritable_out(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("batch = 4\nc_in = 1\nc_out = 1\nheight = 8\nwidth = 8\nkernel = 3\ncolour = 'red'\n")
-    assert_clean_error(run_cli("strong", "--config", str(bad)), 2, "unknown key", "colour")
+    assert_clean_error(invoke("strong", "--config", str(bad)), 2, "unknown key", "colour")
     big = tmp_path / "big.toml"
     big.write_text("batch = 4\nc_in = 1\nc_out = 1\nheight = 8\nwidth = 8\nkernel = 9\n")
-    assert_clean_error(run_cli("strong", "--config", str(big)), 2, "larger than the padded image")
+    assert_clean_error(invoke("strong", "--config", str(big)), 2, "larger than the padded image")
+    assert_clean_error(invoke("weak", "--per-rank", "0"), 2, "--per-rank must be >= 1")
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path):
+    assert_clean_error(invoke("strong", "--resume", str(tmp_path)), 2, "not a convbench sweep directory")
+    (tmp_path / "manifest.json").write_text("{broken")
+    assert_clean_error(invoke("weak", "--resume", str(tmp_path)), 2, "corrupt")
+
+
+@pytest.mark.mpi           # --out is checked after mpiexec --version
+def test_out_that_is_a_file_is_refused(tmp_path):
     afile = tmp_path / "file"
     afile.write_text("")
-    assert_clean_error(run_cli("strong", "--preset", "tiny", "--out", str(afile)), 2, "not a directory")
-    assert_clean_error(run_cli("weak", "--per-rank", "0"), 2, "--per-rank must be >= 1")
+    assert_clean_error(invoke("strong", "--preset", "tiny", "--out", str(afile)), 2, "not a directory")

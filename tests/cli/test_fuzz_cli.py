@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from typer.testing import CliRunner
 
@@ -31,6 +32,8 @@ value = st.one_of(
 token = st.one_of(st.sampled_from(OPTIONS), value)
 
 
+@pytest.mark.mpi          # the arguments that make a valid sweep run it
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(cmd=st.sampled_from(COMMANDS), args=st.lists(token, max_size=6))

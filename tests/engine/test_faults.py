@@ -4,7 +4,6 @@ the message, that no traceback is printed, that earlier points are intact, and t
 left running."""
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -15,18 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_clean_error, run_cli, sweep_dirs
+from conftest import assert_clean_error, fault_env, run_cli, summary_by_procs, sweep_dirs
 
 pytestmark = pytest.mark.mpi
-
-
-def fault_env(**fault) -> dict:
-    return {"CONVBENCH_TEST_FAULTS": "1", "CONVBENCH_TEST_FAULT": json.dumps(fault)}
-
-
-def summary(d: Path) -> dict[int, dict]:
-    with open(d / "summary.csv", newline="") as f:
-        return {int(r["procs"]): r for r in csv.DictReader(f)}
 
 
 def ranks_left(d: Path) -> list[str]:
@@ -45,7 +35,7 @@ def test_a_dying_rank_costs_only_its_point(tmp_path, fault, needle):
                 "--out", str(tmp_path), env=fault_env(**fault))
     assert_clean_error(p, 1, "1 of 3 point(s) failed")
     [d] = sweep_dirs(tmp_path)
-    rows = summary(d)
+    rows = summary_by_procs(d)
     assert rows[1]["status"] == "ok" and rows[4]["status"] == "ok"
     assert rows[2]["status"] == "failed" and rows[2]["speedup"] == ""
     assert needle.lower() in rows[2]["reason"].lower(), rows[2]["reason"]
@@ -53,6 +43,7 @@ def test_a_dying_rank_costs_only_its_point(tmp_path, fault, needle):
     assert not ranks_left(d)
 
 
+@pytest.mark.slow
 def test_a_hanging_rank_is_killed_at_the_timeout(tmp_path):
     t0 = time.monotonic()
     p = run_cli("strong", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1", "--timeout", "4",
@@ -60,7 +51,7 @@ def test_a_hanging_rank_is_killed_at_the_timeout(tmp_path):
     assert time.monotonic() - t0 < 60
     assert_clean_error(p, 1, "failed")
     [d] = sweep_dirs(tmp_path)
-    rows = summary(d)
+    rows = summary_by_procs(d)
     assert rows[2]["status"] == "failed" and "timed out after" in rows[2]["reason"]
     assert rows[1]["status"] == rows[4]["status"] == "ok"
     assert not ranks_left(d)
@@ -70,7 +61,7 @@ def test_fail_fast_stops_at_the_first_failure(tmp_path):
     p = run_cli("strong", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1", "--fail-fast",
                 "--out", str(tmp_path), env=fault_env(kind="exit", rank=0, procs=2))
     assert_clean_error(p, 1, "1 of 2 point(s) failed")
-    assert sorted(summary(sweep_dirs(tmp_path)[0])) == [1, 2]
+    assert sorted(summary_by_procs(sweep_dirs(tmp_path)[0])) == [1, 2]
 
 
 def start_and_wait_for_second_point(tmp_path):
@@ -96,16 +87,17 @@ def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
     assert "Traceback" not in out + err and "interrupted" in err
-    assert list(summary(d)) == [1] and not ranks_left(d)
+    assert list(summary_by_procs(d)) == [1] and not ranks_left(d)
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_points_then_resume_completes(tmp_path):
     proc, d = start_and_wait_for_second_point(tmp_path)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
     assert "Traceback" not in out + err and "interrupted" in err and "--resume" in err
-    rows = summary(d)
+    rows = summary_by_procs(d)
     assert list(rows) == [1] and rows[1]["status"] == "ok"
     m = json.loads((d / "manifest.json").read_text())
     assert m["interrupted"] is True and m["points_done"] == [1]
@@ -115,15 +107,9 @@ def test_ctrl_c_keeps_finished_points_then_resume_completes(tmp_path):
     p = run_cli("strong", "--resume", str(d))
     assert p.returncode == 0, p.stdout + p.stderr
     assert "kept from an earlier session" in p.stderr
-    rows = summary(d)
+    rows = summary_by_procs(d)
     assert sorted(rows) == [1, 2, 4] and all(r["status"] == "ok" for r in rows.values())
     m = json.loads((d / "manifest.json").read_text())
     assert [s["points_run"] for s in m["sessions"]] == [[1], [2, 4]]
     assert m["sessions"][1]["points_kept"] == [1] and m["interrupted"] is False
     assert len(sweep_dirs(tmp_path)) == 1
-
-
-def test_resume_refuses_what_it_cannot_continue(tmp_path):
-    assert_clean_error(run_cli("strong", "--resume", str(tmp_path)), 2, "not a convbench sweep directory")
-    (tmp_path / "manifest.json").write_text("{broken")
-    assert_clean_error(run_cli("weak", "--resume", str(tmp_path)), 2, "corrupt")

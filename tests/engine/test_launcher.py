@@ -1,5 +1,6 @@
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,27 @@ def test_bad_hostfiles(tmp_path, text, needle):
         launcher.hostfile_slots(tmp_path / "missing")
 
 
-def test_mpiexec_found_next_to_python_first():
-    beside = Path(sys.executable).parent / "mpiexec"
-    if beside.exists():
-        assert launcher.find_mpiexec() == str(beside)
+def fake_program(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_mpiexec_found_next_to_python_first(monkeypatch, tmp_path):
+    """$CONVBENCH_MPIEXEC unset: the mpiexec beside the running Python wins over PATH's; one
+    beside it that cannot run is passed over; then PATH's mpiexec, then its mpirun."""
+    beside = fake_program(tmp_path / "venv" / "bin" / "mpiexec")
+    (tmp_path / "venv" / "bin" / "python").symlink_to(sys.executable)
+    on_path = fake_program(tmp_path / "usr" / "bin" / "mpiexec")
+    monkeypatch.delenv("CONVBENCH_MPIEXEC", raising=False)
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "venv" / "bin" / "python"))
+    assert launcher.find_mpiexec() == str(beside)
+    beside.chmod(0o644)
+    assert launcher.find_mpiexec() == str(on_path)
+    on_path.rename(on_path.with_name("mpirun"))
+    assert launcher.find_mpiexec() == str(on_path.with_name("mpirun"))
 
 
 def test_explicit_mpiexec_and_env(monkeypatch, tmp_path):
@@ -47,6 +65,7 @@ def test_no_mpiexec_says_how_to_get_one(monkeypatch, tmp_path):
         launcher.find_mpiexec()
 
 
+@pytest.mark.mpi
 def test_vendor_detection_of_the_real_mpiexec(mpi):
     assert mpi.vendor in ("MPICH", "Open MPI", "Intel MPI")
     assert mpi.version
@@ -60,8 +79,8 @@ def test_commands_per_vendor():
     o = launcher.OpenMpiLauncher("/y/mpiexec")
     assert o.command(4, prog, oversubscribe=True) == ["/y/mpiexec", "-n", "4", "--oversubscribe", *prog]
     assert "--oversubscribe" not in o.command(2, prog)
-    if os.geteuid() == 0:
-        assert o.env()["OMPI_ALLOW_RUN_AS_ROOT"] == "1"
+    assert (o.env().get("OMPI_ALLOW_RUN_AS_ROOT") == "1") == (os.geteuid() == 0)
+    assert m.env() == {}
 
 
 def test_execute_kills_the_whole_group_on_timeout(tmp_path):
@@ -71,7 +90,10 @@ def test_execute_kills_the_whole_group_on_timeout(tmp_path):
             f"open({str(pidfile)!r},'w').write(str(p.pid)); time.sleep(60)")
     out = launcher.execute([sys.executable, "-c", code], env={}, log_path=tmp_path / "log", timeout=2)
     assert out.timed_out and not out.ok and "timed out" in out.reason()
-    assert not alive(int(pidfile.read_text()))
+    pid, deadline = int(pidfile.read_text()), time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:    # SIGKILL is delivered, not instant
+        time.sleep(0.05)
+    assert not alive(pid)
 
 
 def alive(pid: int) -> bool:

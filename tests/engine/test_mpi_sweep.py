@@ -1,12 +1,12 @@
 """Real mpiexec, real ranks, tiny workloads: the sweep's files and its checks."""
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pytest
 
+from conftest import fault_env, read_csv
 from convbench.core import host
 from convbench.workload import datagen
 from convbench import kernel
@@ -17,15 +17,6 @@ from convbench.workload.spec import preset
 pytestmark = pytest.mark.mpi
 
 TINY = preset("tiny")
-
-
-def fault_env(**fault) -> dict:
-    return {"CONVBENCH_TEST_FAULTS": "1", "CONVBENCH_TEST_FAULT": json.dumps(fault)}
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def run_sweep(tmp_path, mode="strong", wl=TINY, procs=(1, 2, 4), env=None, **kw):

@@ -9,7 +9,6 @@ are skipped with the reason. The other tests need no Slurm: they use fake Slurm 
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import pwd
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_clean_error, sweep_dirs
+from conftest import assert_clean_error, invoke, summary_by_procs, sweep_dirs
 from convbench.engine import slurm
 from convbench.engine import sweep
 from convbench.core.errors import UsageError
@@ -52,11 +51,6 @@ def clean_env(**extra: str) -> dict:
 def convbench(*args: str, env: dict, prefix: tuple[str, ...] = (), timeout: float = 180):
     return subprocess.run([*prefix, sys.executable, "-m", "convbench", *args], env=env,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def summary(d: Path) -> dict[int, dict]:
-    with open(d / "summary.csv", newline="") as f:
-        return {int(r["procs"]): r for r in csv.DictReader(f)}
 
 
 def manifest(d: Path) -> dict:
@@ -261,13 +255,14 @@ def cluster():
 # ---- real Slurm -------------------------------------------------------------------------------
 @pytest.mark.slurm
 @pytest.mark.mpi
+@pytest.mark.slow
 def test_a_sweep_inside_an_allocation_runs_each_point_with_srun(cluster, tmp_path):
     p = convbench("strong", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2,4",
                   "--repeats", "1", "--warmup", "0", "--out", str(tmp_path), env=cluster.env,
                   prefix=(which("salloc"), "-n", "2", "--time=5"))
     assert p.returncode == 0, p.stdout + p.stderr
     [d] = sweep_dirs(tmp_path)
-    rows = summary(d)
+    rows = summary_by_procs(d)
     assert sorted(rows) == [1, 2, 4]
     assert all(r["status"] == "ok" and r["verified"] == "true" for r in rows.values()), rows
     assert [rows[q]["oversubscribed"] for q in (1, 2, 4)] == ["false", "false", "true"]
@@ -293,6 +288,7 @@ def collect_when_done(d: Path, env: dict) -> subprocess.CompletedProcess:
 
 @pytest.mark.slurm
 @pytest.mark.mpi
+@pytest.mark.slow
 def test_a_submitted_sweep_runs_in_its_job_and_is_collected(cluster, tmp_path):
     p = convbench("strong", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
                   "--repeats", "1", "--warmup", "0", "--out", str(tmp_path), env=cluster.env)
@@ -309,7 +305,7 @@ def test_a_submitted_sweep_runs_in_its_job_and_is_collected(cluster, tmp_path):
     c = collect_when_done(d, cluster.env)
     assert c.returncode == 0, c.stdout + c.stderr
     assert f"job {job}: COMPLETED" in c.stdout and "verified" in c.stdout
-    rows = summary(d)
+    rows = summary_by_procs(d)
     assert sorted(rows) == [1, 2] and all(r["status"] == "ok" for r in rows.values())
     m = manifest(d)
     assert m["slurm"]["state"] == "COMPLETED" and m["mpi"]["vendor"] == "Slurm srun"
@@ -319,6 +315,7 @@ def test_a_submitted_sweep_runs_in_its_job_and_is_collected(cluster, tmp_path):
 
 @pytest.mark.slurm
 @pytest.mark.mpi
+@pytest.mark.slow
 def test_a_failed_job_is_reported_and_resume_submits_the_rest(cluster, tmp_path):
     fault = {"CONVBENCH_TEST_FAULTS": "1",
              "CONVBENCH_TEST_FAULT": json.dumps({"kind": "exit", "code": 3, "rank": 1, "procs": 2})}
@@ -330,7 +327,7 @@ def test_a_failed_job_is_reported_and_resume_submits_the_rest(cluster, tmp_path)
     first = manifest(d)["slurm"]["job_id"]
     c = collect_when_done(d, cluster.env)
     assert_clean_error(c, 1, f"job {first} ended FAILED")
-    assert summary(d)[2]["status"] == "failed" and summary(d)[1]["status"] == "ok"
+    assert summary_by_procs(d)[2]["status"] == "failed" and summary_by_procs(d)[1]["status"] == "ok"
 
     p = convbench("strong", "--resume", str(d), env=cluster.env)   # a new job runs P=2 only
     assert p.returncode == 0, p.stdout + p.stderr
@@ -338,7 +335,7 @@ def test_a_failed_job_is_reported_and_resume_submits_the_rest(cluster, tmp_path)
     assert second != first and manifest(d)["slurm"]["jobs"] == [first, second]
     c = collect_when_done(d, cluster.env)
     assert c.returncode == 0, c.stdout + c.stderr
-    assert all(r["status"] == "ok" for r in summary(d).values())
+    assert all(r["status"] == "ok" for r in summary_by_procs(d).values())
     assert manifest(d)["sessions"][-1]["points_kept"] == [1]
 
 
@@ -474,9 +471,9 @@ def test_collect_of_a_job_slurm_forgot_before_it_ran(tmp_path):
 def test_collect_of_a_sweep_that_was_not_submitted(tmp_path):
     d = tmp_path / "sweep"
     d.mkdir()
-    p = convbench("collect", str(d), env=clean_env())
+    p = invoke("collect", str(d))
     assert_clean_error(p, 2, "not a convbench sweep directory")
     (d / "manifest.json").write_text(json.dumps({"sweep": {"procs": [1]}, "workload": {}}))
-    p = convbench("collect", str(d), env=clean_env())
+    p = invoke("collect", str(d))
     assert_clean_error(p, 2, "not a sweep submitted with --launcher slurm")
     assert len((p.stdout + p.stderr).strip().splitlines()) == 1

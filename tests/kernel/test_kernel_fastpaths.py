@@ -21,10 +21,7 @@ from convbench.kernel import reference
 from test_kernel import assert_close, make
 
 
-@pytest.fixture(autouse=True)
-def every_thread(monkeypatch):
-    """The C kernel gives small calls fewer threads than asked; these tests want them all."""
-    monkeypatch.setenv("CONVBENCH_THREAD_MIN_FLOPS", "0")
+pytestmark = pytest.mark.usefixtures("every_thread")     # all the threads asked for, even for small calls
 
 
 def check_forward(n, c, k, h, w, kh, kw, padding=0, stride=1, threads=1, seed=0):

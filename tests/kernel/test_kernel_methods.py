@@ -17,10 +17,7 @@ from test_kernel import assert_close, conv_cases, make
 METHODS = ["auto", "direct", "gemm"]
 
 
-@pytest.fixture(autouse=True)
-def every_thread(monkeypatch):
-    """The C kernel gives small calls fewer threads than asked; these tests want them all."""
-    monkeypatch.setenv("CONVBENCH_THREAD_MIN_FLOPS", "0")
+pytestmark = pytest.mark.usefixtures("every_thread")     # all the threads asked for, even for small calls
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

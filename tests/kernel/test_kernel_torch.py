@@ -5,14 +5,9 @@ import numpy as np
 import pytest
 
 from convbench import kernel
+from test_kernel import assert_close
 
 torch = pytest.importorskip("torch")
-
-
-def assert_close(got, ref, rtol=1e-4):
-    ref = np.asarray(ref, dtype=np.float64)
-    np.testing.assert_allclose(np.asarray(got, np.float64), ref, rtol=rtol,
-                               atol=rtol * max(float(np.max(np.abs(ref))), 1e-30))
 
 
 @pytest.mark.parametrize("n,c,k,h,w,kh,kw,stride,padding", [

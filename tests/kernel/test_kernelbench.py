@@ -11,7 +11,7 @@ from convbench.kernel import roofline as machine
 from convbench.core.errors import UsageError
 from convbench.workload import cost
 
-from conftest import assert_clean_error, run_cli
+from conftest import assert_clean_error, invoke, run_cli
 
 FAKE_ROOF = {"peak_gflops_1core": 50.0, "bandwidth_gbs_by_cores": {1: 10.0, 2: 16.0},
              "measured_at": "2025-01-01T00:00:00+00:00", "cores": 2, "matmul_n": 64,
@@ -151,6 +151,7 @@ def test_cli_kernels(cache, tmp_path):
     assert all(r.rel_err < 1e-4 for r in rows)
 
 
+@pytest.mark.slow
 def test_cli_kernels_default_compare_has_the_stream_floor(cache, tmp_path):
     """The default --compare includes the memory floor: its rows are in the table and the CSV
     at every thread count, with no error (a dash in the table, nan in the CSV)."""
@@ -199,11 +200,12 @@ def test_plan_measures_nothing_and_benchmark_measures_once(monkeypatch):
     (["--roofline", "guess"], "--roofline must be run or cached"),
 ])
 def test_cli_kernels_bad_input(cache, args, needle):
-    proc = run_cli("kernels", *args, env={"XDG_CACHE_HOME": str(cache)})
+    proc = invoke("kernels", *args, env={"XDG_CACHE_HOME": str(cache)})
     assert_clean_error(proc, 2, needle)
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_kernels_measures_the_roofline_in_the_same_run(cache):
     """By default the peak and the bandwidth are measured in the run itself (the cache, with
     its fake 50 GFLOP/s, is not used) and the title says so."""

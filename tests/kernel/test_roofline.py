@@ -8,7 +8,7 @@ import pytest
 from convbench.kernel import roofline as machine
 from convbench.core.errors import UsageError
 
-from conftest import assert_clean_error, run_cli
+from conftest import assert_clean_error, invoke, run_cli
 
 TINY = dict(matmul_n=64, stream_mb=0.5, repeats=1)
 
@@ -77,5 +77,5 @@ def test_cli_machine(tmp_path):
 
 
 def test_cli_machine_bad_input(tmp_path):
-    proc = run_cli("machine", "--refresh", "--matmul-n", "4", env={"XDG_CACHE_HOME": str(tmp_path)})
+    proc = invoke("machine", "--refresh", "--matmul-n", "4", env={"XDG_CACHE_HOME": str(tmp_path)})
     assert_clean_error(proc, 2, "matmul size must be >= 16")

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_clean_error, run_cli
+from conftest import assert_clean_error, invoke
 from convbench.engine import sweep
 from convbench.workload.spec import preset
 
-pytestmark = pytest.mark.mpi
 TINY = preset("tiny")
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -28,14 +28,21 @@ def results_of(tmp_path, name, procs=(1, 2), **kw):
                       for p in procs]
 
 
-def test_naive_backend_forward_agrees_with_the_kernel(tmp_path):
-    _, ref = results_of(tmp_path, "c")
-    manifest, naive = results_of(tmp_path, "n", backend="naive")
+@pytest.mark.mpi
+@pytest.mark.slow
+@pytest.mark.parametrize("pass_", ["forward", "train"])
+def test_naive_backend_agrees_with_the_kernel(tmp_path, pass_):
+    _, ref = results_of(tmp_path, "c", pass_=pass_, data="local")
+    manifest, naive = results_of(tmp_path, "n", pass_=pass_, data="local", backend="naive")
     assert manifest["sweep"]["backend"] == "naive" and naive[0]["backend"] == "naive"
-    assert naive[0]["checksum"] == naive[1]["checksum"]
+    assert naive[0]["checksum"] == naive[1]["checksum"] and naive[1]["verified"]
     assert naive[0]["checksum"] == pytest.approx(ref[0]["checksum"], rel=1e-5)
+    if pass_ == "train":
+        np.testing.assert_allclose(naive[1]["dw"], ref[1]["dw"], rtol=0, atol=1e-5 * np.abs(ref[1]["dw"]).max())
 
 
+@pytest.mark.mpi
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
 @pytest.mark.parametrize("pass_", ["forward", "train"])
 def test_torch_backend_agrees_with_the_kernel(tmp_path, pass_):
@@ -47,12 +54,13 @@ def test_torch_backend_agrees_with_the_kernel(tmp_path, pass_):
         np.testing.assert_allclose(t[1]["dw"], ref[1]["dw"], rtol=0, atol=1e-5 * np.abs(ref[1]["dw"]).max())
 
 
-@pytest.mark.skipif(HAS_TORCH, reason="PyTorch is installed")
-def test_torch_backend_without_torch_says_how_to_get_it(tmp_path):
-    p = run_cli("strong", "--preset", "tiny", "--backend", "torch", "--out", str(tmp_path))
+def test_torch_backend_without_torch_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)       # this Python without PyTorch
+    p = invoke("strong", "--preset", "tiny", "--backend", "torch", "--out", str(tmp_path))
     assert_clean_error(p, 2, "pip install 'convbench[torch]'")
 
 
+@pytest.mark.mpi
 def test_sweep_over_real_images_is_rank_independent(tmp_path):
     d = tmp_path / "pictures"
     d.mkdir()
@@ -69,13 +77,14 @@ def test_sweep_over_real_images_is_rank_independent(tmp_path):
 
 
 def test_bad_backend_images_and_threads_are_refused(tmp_path):
-    assert_clean_error(run_cli("strong", "--backend", "fortran"), 2, "--backend must be one of")
-    assert_clean_error(run_cli("strong", "--decomp", "diagonal"), 2, "--decomp must be one of")
-    assert_clean_error(run_cli("strong", "--images", str(tmp_path / "none")), 2, "does not exist")
-    assert_clean_error(run_cli("strong", "--threads", "0"), 2, "--threads must be")
-    assert_clean_error(run_cli("weak", "--decomp", "spatial"), 2, "--data local")
+    assert_clean_error(invoke("strong", "--backend", "fortran"), 2, "--backend must be one of")
+    assert_clean_error(invoke("strong", "--decomp", "diagonal"), 2, "--decomp must be one of")
+    assert_clean_error(invoke("strong", "--images", str(tmp_path / "none")), 2, "does not exist")
+    assert_clean_error(invoke("strong", "--threads", "0"), 2, "--threads must be")
+    assert_clean_error(invoke("weak", "--decomp", "spatial"), 2, "--data local")
 
 
+@pytest.mark.mpi
 def test_two_threads_per_rank_give_the_same_result(tmp_path):
     _, one = results_of(tmp_path, "1", procs=(2,), data="local")
     manifest, two = results_of(tmp_path, "2", procs=(2,), data="local", threads=2)

@@ -66,6 +66,7 @@ def sweep_of(tmp_path, wl, decomp, procs, pass_):
 
 
 @pytest.mark.mpi
+@pytest.mark.slow
 @pytest.mark.parametrize("k,s", [(1, 1), (3, 1), (5, 1), (1, 2), (3, 2), (5, 2)])
 def test_spatial_train_step_equals_batch(tmp_path, k, s):
     wl = layer(k, s)

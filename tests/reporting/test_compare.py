@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from conftest import assert_clean_error, run_cli
+from conftest import assert_clean_error, invoke, run_cli
 from handmade import build, point, real_sweep
 from convbench.reporting import compare
 from convbench.results import store
@@ -74,7 +74,8 @@ def test_no_common_p(tmp_path):
     assert "no P in common" in " ".join(cmp.warnings)
 
 
-def test_cli_compares_two_real_sweeps_and_rejects_bad_input(tmp_path):
+@pytest.mark.mpi
+def test_cli_compares_two_real_sweeps(tmp_path):
     a, b = real_sweep("scatter"), real_sweep("local")
     p = run_cli("compare", str(a), str(b), "--format", "json")
     assert p.returncode == 0, p.stderr
@@ -85,6 +86,10 @@ def test_cli_compares_two_real_sweeps_and_rejects_bad_input(tmp_path):
         assert x["ratio"] == pytest.approx(x["b_time_s"] / x["a_time_s"])
         assert x["ratio_min"] <= x["ratio"] <= x["ratio_max"]
     assert "Traceback" not in p.stderr
+
+
+def test_cli_rejects_a_sweep_without_points(tmp_path):
+    a = build(tmp_path / "a", [point(1, [1.0]), point(2, [0.6])])
     (tmp_path / "partial").mkdir()
     (tmp_path / "partial" / "manifest.json").write_text("{}")
-    assert_clean_error(run_cli("compare", str(a), str(tmp_path / "partial")), 2, "no point")
+    assert_clean_error(invoke("compare", str(a), str(tmp_path / "partial")), 2, "no point")

@@ -7,7 +7,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from conftest import assert_clean_error, run_cli
+from conftest import assert_clean_error, invoke, run_cli
 from handmade import build, point, real_sweep
 from convbench.reporting import stats
 from convbench.reporting import figures as plots
@@ -49,6 +49,7 @@ def strong_dir(tmp_path_factory):
                                 point(8, [], status="failed", verified=False, reason="timed out")])
 
 
+@pytest.mark.mpi
 def test_cli_plots_a_real_sweep(tmp_path):
     d = real_sweep("scatter")
     p = run_cli("plot", str(d), "--out", str(tmp_path), "--dpi", "72")
@@ -210,4 +211,4 @@ def test_directories_that_are_not_sweeps(tmp_path):
         plots.plot(good, tmp_path / "x", fmt="gif")
     with pytest.raises(UsageError, match="--dpi"):
         plots.plot(good, tmp_path / "x", dpi=0)
-    assert_clean_error(run_cli("plot", str(tmp_path / "only-partial")), 2, "no readable sweep")
+    assert_clean_error(invoke("plot", str(tmp_path / "only-partial")), 2, "no readable sweep")

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from conftest import assert_clean_error, run_cli
+from conftest import assert_clean_error, invoke, run_cli
 from handmade import build, point, real_sweep, synthetic
 from convbench.reporting import scaling as model
 from convbench.reporting import figures as plots
@@ -216,6 +216,7 @@ def tiny_sweep():
     return real_sweep("scatter")           # a real strong sweep, P = 1, 2 (shared per session)
 
 
+@pytest.mark.mpi
 def test_cli_on_a_real_sweep_predicts_p2_from_p1_beside_the_measurement(tiny_sweep):
     p = run_cli("model", str(tiny_sweep), "--fit-up-to", "1", "--procs", "2,16", "-f", "csv")
     assert p.returncode == 0, p.stderr
@@ -236,11 +237,11 @@ def test_cli_on_a_real_sweep_predicts_p2_from_p1_beside_the_measurement(tiny_swe
 
 def test_cli_errors(tmp_path):
     run = build(tmp_path / "run", [point(2, [1.0])], mode="run")
-    assert_clean_error(run_cli("model", str(run)), 2, "single-point sweep")
-    assert_clean_error(run_cli("model", str(tmp_path)), 2, "not a convbench results directory")
+    assert_clean_error(invoke("model", str(run)), 2, "single-point sweep")
+    assert_clean_error(invoke("model", str(tmp_path)), 2, "not a convbench results directory")
     ok = build(tmp_path / "ok", [point(1, [1.0]), point(2, [0.6])])
-    assert_clean_error(run_cli("model", str(ok), "--procs", "1,x"), 2, "--procs")
-    assert_clean_error(run_cli("model", str(ok), "-f", "xml"), 2, "--format")
+    assert_clean_error(invoke("model", str(ok), "--procs", "1,x"), 2, "--procs")
+    assert_clean_error(invoke("model", str(ok), "-f", "xml"), 2, "--format")
 
 
 # ---- the model in the figures ------------------------------------------------------------------

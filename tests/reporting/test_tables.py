@@ -8,15 +8,10 @@ import math
 
 import pytest
 
-from conftest import assert_clean_error, run_cli
+from conftest import assert_clean_error, invoke, read_csv, run_cli
 from handmade import build, point, real_sweep
 from convbench.results import store
 from convbench.reporting import tables
-
-
-def read_summary(d):
-    with open(d / "summary.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def parse_markdown_table(text: str) -> list[dict]:
@@ -37,12 +32,13 @@ def close(cell: str, value: str, rel: float = 0, abs_: float = 0) -> bool:
     return num(cell) == pytest.approx(float(value), rel=rel, abs=abs_)
 
 
+@pytest.mark.mpi
 def test_markdown_table_parses_back_to_summary_csv():
     d = real_sweep("scatter")
     p = run_cli("report", str(d))
     assert p.returncode == 0, p.stderr
     rows = parse_markdown_table(p.stdout)
-    summary = read_summary(d)
+    summary = read_csv(d / "summary.csv")
     assert list(rows[0])[:7] == ["# Processes", "Execution Time (max)", "Min-Max (s)",
                                  "Memory Usage per Rank (MB)", "Total Memory Usage (MB)",
                                  "Output Shape", "Speedup"]
@@ -67,10 +63,11 @@ def test_markdown_table_parses_back_to_summary_csv():
     assert "tiny" in p.stdout.splitlines()[0] and "MPICH" in p.stdout
 
 
+@pytest.mark.mpi
 def test_csv_and_json_carry_summary_csv_values_exactly():
     d = real_sweep("scatter")
     sweep = store.load(d)
-    summary = read_summary(d)
+    summary = read_csv(d / "summary.csv")
     got = list(csv.DictReader(io.StringIO(tables.render_report(sweep, "csv"))))
     for g, s in zip(got, summary, strict=True):
         for k in ("procs", "time_s", "time_min_s", "time_max_s", "speedup", "efficiency",
@@ -169,8 +166,8 @@ def test_broken_directories_raise_one_line_usage_errors(tmp_path):
 
 def test_cli_errors_are_one_line_exit_2(tmp_path):
     cases = broken_dirs(tmp_path)
-    assert_clean_error(run_cli("report", str(cases["truncated"][0]), "--format", "csv"), 2, "truncated")
-    assert_clean_error(run_cli("report", str(tmp_path)), 2, "not a convbench results directory",
+    assert_clean_error(invoke("report", str(cases["truncated"][0]), "--format", "csv"), 2, "truncated")
+    assert_clean_error(invoke("report", str(tmp_path)), 2, "not a convbench results directory",
                        "give one of them")
     from convbench.core.errors import UsageError
     with pytest.raises(UsageError, match="--format must be one of markdown, csv, json"):
