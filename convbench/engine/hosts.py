@@ -21,6 +21,8 @@ _PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
      "ssh to host {host} was refused (Permission denied: {why})"),
     (re.compile(r"Connection (?:closed|reset) by (?P<host>\S+) port \d+"),
      "host {host} closed the ssh connection"),
+    (re.compile(r"Remote daemon:.* on node (?P<host>\S+)"),      # Open MPI (PRRTE) lost it
+     "host {host} was lost during the point (its MPI daemon stopped answering)"),
     (re.compile(r"^\s*Remote host:\s+(?P<host>\S+)"),            # Open MPI's daemon report
      "the MPI daemon on host {host} failed"),
     (re.compile(r"RUNNING AT (?P<host>\S+)"),                    # MPICH's BAD TERMINATION box

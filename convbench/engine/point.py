@@ -101,7 +101,8 @@ def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
         except (OSError, ValueError) as e:
             reason = f"rank 0 wrote no readable result ({e.__class__.__name__})"
     if reason:
-        reason += f"; {hosts.clue(outcome.log_tail)}{explain(outcome.log_tail)} (log: {log_path})"
+        tail = outcome.log_tail or launch.tail(log_path)    # mpiexec may exit 0 and say why
+        reason += f"; {hosts.clue(tail)}{explain(tail)} (log: {log_path})"
     return collect(spec, result, mode=mode, oversubscribed=oversubscribe,
                    started_at=outcome.started_at, failure=reason)
 

@@ -17,11 +17,19 @@ OMPI_DAEMON = [
     "  Remote host:   node7",
     "  Daemon exit status: 255",
 ]
+OMPI_LOST = [
+    "PRTE has lost communication with a remote daemon.",
+    "  HNP daemon   : [prterun-vm-839@0,0] on node vm",
+    "  Remote daemon: [prterun-vm-839@0,2] on node node2",
+    "This is usually due to either a failure of the TCP network",
+]
 
 
 def test_a_lost_host_is_named():
     assert hosts.clue(MPICH_LOST) == "host node2 was lost during the point (its ssh connection closed); "
     assert hosts.clue(MPICH_DOWN) == "cannot reach host node2 over ssh (Connection refused); "
+    assert hosts.clue(OMPI_LOST) == (
+        "host node2 was lost during the point (its MPI daemon stopped answering); ")
     assert hosts.clue(OMPI_DAEMON) == "the MPI daemon on host node7 failed; "
     assert hosts.clue(["ssh: Could not resolve hostname nodex: Name or service not known"]) == (
         "cannot resolve host nodex (Name or service not known); ")
