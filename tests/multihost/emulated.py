@@ -14,7 +14,7 @@ only to the hosts' own addresses, inside a subnet checked to be unused on this m
 Run as a script to bring the hosts up around one command (``-- CMD ...``); it prints the
 set-up time and each host's veth byte counters::
 
-    python tests/multihost/emulated.py --hosts 2 -- convbench strong --hostfile {hostfile} ...
+    python tests/multihost/emulated.py --hosts 2 --slots 1 -- convbench strong --hostfile {hostfile} ...
 """
 from __future__ import annotations
 
@@ -352,15 +352,17 @@ class EmulatedHosts:
 
 
 def main(argv: list[str]) -> int:
-    """--hosts N -- CMD...: the hosts up around CMD; {hostfile} in CMD is an MPICH hostfile."""
+    """--hosts N [--slots S] -- CMD...: the hosts up around CMD; {hostfile} in CMD is an MPICH
+    hostfile of node1..nodeN with S slots each."""
     n = int(argv[argv.index("--hosts") + 1]) if "--hosts" in argv else 2
+    slots = int(argv[argv.index("--slots") + 1]) if "--slots" in argv else 2
     cmd = argv[argv.index("--") + 1:] if "--" in argv else []
     hosts = EmulatedHosts(n)
     try:
         hosts.up()
         print(f"{n} hosts up in {hosts.setup_s:.2f} s: "
               + ", ".join(f"{h}={a}" for h, a in zip(hosts.names, hosts.addrs)), flush=True)
-        hf = hosts.hostfile(hosts.root / "hostfile", slots=2)
+        hf = hosts.hostfile(hosts.root / "hostfile", slots=slots)
         before = hosts.counters()
         rc = subprocess.call([w.replace("{hostfile}", str(hf)) for w in cmd]) if cmd else 0
         after = hosts.counters()
