@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from convbench.reporting import stats
+from convbench.engine import hosts
 from convbench.engine import launcher as launch
 from convbench.results import records
 from convbench.results.records import PointRow, PointSpec, RankResult, RankRow
@@ -81,7 +82,8 @@ def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
         except (OSError, ValueError) as e:
             reason = f"rank 0 wrote no readable result ({e.__class__.__name__})"
     if reason:
-        reason += f"; {explain(outcome.log_tail)} (log: {log_path})"
+        tail = outcome.log_tail or launch.tail(log_path)    # mpiexec may exit 0 and say why
+        reason += f"; {hosts.clue(tail)}{explain(tail)} (log: {log_path})"
     return collect(spec, result, mode=mode, oversubscribed=oversubscribe,
                    started_at=outcome.started_at, failure=reason)
 
