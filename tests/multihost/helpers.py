@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from convbench.workload.spec import FLOAT_BYTES, Workload
+from convbench.workload.cost import FLOAT_BYTES
+from convbench.workload.spec import Workload
 
 #: a hostfile line of each vendor: MPICH 'host:N', Open MPI 'host slots=N'
 VENDORS = ("MPICH", "Open MPI")
