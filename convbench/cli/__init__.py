@@ -26,6 +26,11 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
 
 
 def main() -> None:
+    """The command line: SIGHUP, SIGTERM, SIGINT and SIGQUIT stop any command the same way (a
+    sweep kills its running point's processes and saves what it finished; the exit status is
+    128 + the signal's number: engine.reaper)."""
+    from convbench.engine import reaper
+    reaper.stop_on_signals()
     app()
 
 

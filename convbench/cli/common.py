@@ -21,8 +21,9 @@ app = typer.Typer(
     help="Strong and weak MPI scaling of a C convolution layer, verified before it is reported.",
 )
 # a table piped into a file or a CI log keeps all its columns
-out_console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True)
+# emoji codes (":smile:") in a path or a workload's name are printed as they are, everywhere
+out_console = Console(width=None if sys.stdout.isatty() else 160, emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 # options and arguments more than one command module uses
 Mpiexec = Annotated[Optional[str], typer.Option(help="mpiexec to use (default: $CONVBENCH_MPIEXEC, next to this Python, then PATH).")]
@@ -30,15 +31,27 @@ SweepPath = Annotated[Path, typer.Argument(help="A sweep's results directory (th
 TableFormat = Annotated[str, typer.Option("--format", "-f", help="markdown | csv | json.")]
 
 
+def visible(text: str) -> str:
+    """text with its control characters (a terminal's escape sequences among them) written as
+    escapes, so that a message quoting a file name or a setting shows it and nothing else."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
+
+
 def fail(message: str, code: int) -> None:
     from rich.markup import escape      # a message may hold [brackets]: print them as they are
-    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(visible(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
     from rich.markup import escape
-    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/yellow] {escape(visible(message))}", highlight=False, soft_wrap=True)
+
+
+def note(message: str) -> None:
+    """One line of information on stderr, printed as it is (no markup, no emoji codes)."""
+    err_console.print(f"note: {visible(message)}", markup=False, emoji=False, highlight=False,
+                      soft_wrap=True)
 
 
 def cli_errors(fn):
@@ -49,8 +62,9 @@ def cli_errors(fn):
             return fn(*args, **kwargs)
         except ConvbenchError as e:      # the kernel's ConvError is one too
             fail(str(e), e.exit_code)
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
+        except KeyboardInterrupt as e:    # Ctrl-C, or a signal (engine.reaper.Interrupted)
+            signum = getattr(e, "signum", 2)
+            fail("interrupted" + (f" by {e}" if signum != 2 else ""), 128 + signum)
     return wrapper
 
 
@@ -58,4 +72,4 @@ def print_facts(lines: list[tuple[str, str]]) -> None:
     """'key  value' lines, the keys padded to one width."""
     width = max(len(k) for k, _ in lines)
     for k, v in lines:
-        out_console.print(f"{k:<{width}}  {v}", highlight=False, soft_wrap=True)
+        out_console.print(f"{k:<{width}}  {v}", markup=False, highlight=False, soft_wrap=True)

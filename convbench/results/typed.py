@@ -141,13 +141,19 @@ def _convert(tp, v, where: str):
         dict: lambda x: isinstance(x, dict),
     }.get(origin, lambda x: True)
     if not ok(v):
-        raise RecordError(f"{where} is {type(v).__name__} {v!r:.40}, expected {_name(base)}")
+        raise RecordError(f"{where} is {_kind(v)}, expected {_name(base)}")   # never the value
     if origin is float:
         return float(v)
     if origin is list and typing.get_args(base):
         (item,) = typing.get_args(base)
         return [_convert(item, x, f"{where}[{i}]") for i, x in enumerate(v)]
     return v
+
+
+def _kind(v) -> str:
+    """What a JSON value is, without what it holds (a file's contents are never echoed)."""
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "an object"}.get(type(v), type(v).__name__)
 
 
 def _name(tp) -> str:
@@ -165,7 +171,8 @@ def from_dict(cls, d: dict, where: str = ""):
     fields = {_key(f): f for f in dataclasses.fields(cls)}
     unknown = [k for k in d if k not in fields]
     if unknown:
-        raise RecordError(f"{where} has unknown key(s) {', '.join(map(repr, unknown))}")
+        names = [repr(k) if str(k).isidentifier() else "one that is not a name" for k in unknown]
+        raise RecordError(f"{where} has unknown key(s) {', '.join(names)}")
     missing = [k for k, f in fields.items() if k not in d
                and f.default is MISSING and f.default_factory is MISSING]
     if missing:

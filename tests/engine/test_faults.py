@@ -81,13 +81,20 @@ def start_and_wait_for_second_point(tmp_path):
     raise AssertionError("the sweep never reached its second point")
 
 
-def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
+def test_a_signal_stops_a_sweep_like_ctrl_c(tmp_path, sig):
+    """SIGTERM (a scheduler), SIGHUP (a closed terminal or ssh session) and SIGQUIT: the
+    running point's ranks killed, the finished points saved, the interruption and its signal
+    in the manifest, exit status 128 + the signal's number."""
     proc, d = start_and_wait_for_second_point(tmp_path)
-    proc.send_signal(signal.SIGTERM)
+    assert ranks_left(d)                        # the P=2 ranks and their mpiexec run
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, out + err
-    assert "Traceback" not in out + err and "interrupted" in err
+    assert proc.returncode == 128 + sig, out + err
+    assert "Traceback" not in out + err and f"interrupted by {sig.name}" in err
     assert list(summary_by_procs(d)) == [1] and not ranks_left(d)
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["interrupted"] is True and m["sessions"][-1]["signal"] == sig.name
 
 
 @pytest.mark.slow

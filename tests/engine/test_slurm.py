@@ -300,7 +300,7 @@ def test_a_submitted_sweep_runs_in_its_job_and_is_collected(cluster, tmp_path):
     assert m["sweep"]["launcher"] == "slurm" and m["slurm"]["jobs"] == [job]
     script = (d / "job.sbatch").read_text()
     assert "#SBATCH --ntasks=2" in script
-    assert f"-m convbench strong --resume {d}" in script
+    assert f"-m convbench strong --launcher slurm --resume {d}" in script
 
     c = collect_when_done(d, cluster.env)
     assert c.returncode == 0, c.stdout + c.stderr
@@ -329,7 +329,7 @@ def test_a_failed_job_is_reported_and_resume_submits_the_rest(cluster, tmp_path)
     assert_clean_error(c, 1, f"job {first} ended FAILED")
     assert summary_by_procs(d)[2]["status"] == "failed" and summary_by_procs(d)[1]["status"] == "ok"
 
-    p = convbench("strong", "--resume", str(d), env=cluster.env)   # a new job runs P=2 only
+    p = convbench("strong", "--launcher", "slurm", "--resume", str(d), env=cluster.env)   # a new job runs P=2 only
     assert p.returncode == 0, p.stdout + p.stderr
     second = manifest(d)["slurm"]["job_id"]
     assert second != first and manifest(d)["slurm"]["jobs"] == [first, second]
@@ -371,7 +371,7 @@ def test_the_job_script_is_readable_and_resumes_its_sweep(tmp_path):
     assert "#SBATCH --ntasks=4" in lines
     assert "#SBATCH --time=0:08:00" in lines         # 3 points x 60 s + 5 minutes
     assert f"#SBATCH --output={tmp_path}/slurm-%j.out" in lines
-    assert lines[-1] == f"exec /venv/bin/python -m convbench weak --resume {tmp_path}"
+    assert lines[-1] == f"exec /venv/bin/python -m convbench weak --launcher slurm --resume {tmp_path}"
     # sbatch reads #SBATCH lines only before the first command
     first_command = next(i for i, ln in enumerate(lines) if ln and not ln.startswith("#"))
     assert max(i for i, ln in enumerate(lines) if ln.startswith("#SBATCH")) < first_command
@@ -450,7 +450,7 @@ def test_collect_of_a_pending_job_says_so(tmp_path):
     assert c.returncode == 75, c.stdout + c.stderr
     assert "job 4242: PENDING (Priority); 0 of 2 point(s) measured so far" in c.stdout
     # a second job must not write the same directory
-    r = convbench("strong", "--resume", str(d), env=env)
+    r = convbench("strong", "--launcher", "slurm", "--resume", str(d), env=env)
     assert_clean_error(r, 2, "job 4242 of this sweep is still PENDING")
     assert manifest(d)["slurm"]["jobs"] == ["4242"]
 
@@ -463,7 +463,7 @@ def test_collect_of_a_job_slurm_forgot_before_it_ran(tmp_path):
     p = convbench("run", "-n", "2", "--launcher", "slurm", "--preset", "tiny", "--out", str(out), env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     [d] = sweep_dirs(out)
-    assert f"-m convbench run --resume {d}" in (d / "job.sbatch").read_text()
+    assert f"-m convbench run --launcher slurm --resume {d}" in (d / "job.sbatch").read_text()
     c = convbench("collect", str(d), env=env)
     assert_clean_error(c, 1, "Slurm does not know job 77 (any more) and the sweep did not run to its end")
 

@@ -87,7 +87,7 @@ def test_a_host_lost_during_a_point(hosts, mpi, tmp_path):
     kept = (d / "points" / "p0001" / "outcome.json").read_text()
 
     # node2 is back: --resume runs what failed and keeps what was measured
-    p = run_cli("strong", "--resume", str(d),
+    p = run_cli("strong", "--resume", str(d), "--hostfile", str(hostfile),
                 env={"CONVBENCH_TEST_FAULTS": "0", "CONVBENCH_TEST_FAULT": "{}"})
     assert p.returncode == 0, p.stdout + p.stderr
     rows = summary(d)
