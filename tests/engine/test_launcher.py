@@ -110,3 +110,28 @@ def test_execute_reports_exit_status_and_log_tail(tmp_path):
                            env={}, log_path=tmp_path / "log")
     assert out.returncode == 3 and "status 3" in out.reason()
     assert out.log_tail[-1] == "boom here"
+
+
+@pytest.mark.parametrize("vendor,text,needle", [
+    ("MPICH", "node1 slots=2\n", "MPICH reads host or host:N and nothing after it"),
+    ("Intel MPI", "node1:2 user=x\n", "Intel MPI reads host or host:N"),
+    ("Open MPI", "node1:2\n", "Open MPI does not read host:N"),
+    ("Open MPI", "node1 cpus=2\n", "a token of this line is not"),
+    (None, "-oProxyCommand=touch:1\n", "never a leading '-'"),
+    (None, "node;rm:1\n", "not a host name or address"),
+])
+def test_a_hostfile_is_read_in_the_syntax_of_its_vendor(tmp_path, vendor, text, needle):
+    f = tmp_path / "hosts"
+    f.write_text(text)
+    with pytest.raises(UsageError) as e:
+        launcher.hostfile_slots(f, vendor=vendor)
+    assert needle in str(e.value) and "line 1" in str(e.value)
+    assert text.strip() not in str(e.value)            # the line is named, not echoed
+
+
+def test_each_vendor_reads_its_own_syntax(tmp_path):
+    f = tmp_path / "hosts"
+    f.write_text("node1:4\nnode2\n127.0.0.3:2\n::1\n")
+    assert launcher.hostfile_slots(f, vendor="MPICH") == {"node1": 4, "node2": 1, "127.0.0.3": 2, "::1": 1}
+    f.write_text("node1 slots=4 max_slots=8\nnode2\n")
+    assert launcher.hostfile_slots(f, vendor="Open MPI") == {"node1": 4, "node2": 1}
