@@ -38,7 +38,10 @@ def report(
     speedup, efficiency, Karp-Flatt serial fraction, compute/communication, verified, status)."""
     from convbench.results import store
     from convbench.reporting import tables
-    typer.echo(tables.render_report(store.load(path), tables.check_format(fmt)), nl=False)
+    sweep = store.load(path)
+    typer.echo(tables.render_report(sweep, tables.check_format(fmt)), nl=False)
+    for w in sweep.warnings:
+        warn(w)
 
 
 @app.command()
@@ -54,9 +57,10 @@ def compare(
     from convbench.results import store
     from convbench.reporting import tables
     tables.check_format(fmt)
-    comparison = cmp_mod.compare(store.load(a), store.load(b))
+    sa, sb = store.load(a), store.load(b)
+    comparison = cmp_mod.compare(sa, sb)
     typer.echo(tables.render_compare(comparison, fmt), nl=False)
-    for w in comparison.warnings:
+    for w in [*sa.warnings, *sb.warnings, *comparison.warnings]:
         warn(w)
 
 
@@ -82,6 +86,8 @@ def model(
     fitted = model_mod.build(sweep, predict, fit_up_to, include_oversubscribed)
     ctx = stats.sweep_context(sweep.manifest, sweep.path.name)
     typer.echo(tables.render_model(fitted, ctx, fmt), nl=False)
+    for w in sweep.warnings:
+        warn(w)
 
 
 @app.command()

@@ -106,6 +106,7 @@ def plot(path, out=None, fmt: str = "png", overlay: bool = False, dpi: int = 100
         raise UsageError(f"--dpi must be between 20 and 600, got {dpi}")
     path = Path(path)
     sweeps, skipped = find_sweeps(path)
+    skipped += [w for s in sweeps for w in s.warnings]      # NaN/inf cells read as missing
     single = len(sweeps) == 1 and results.is_sweep_dir(path)
     files = []
     for s in sweeps:

@@ -134,6 +134,7 @@ class Sweep:
     manifest: dict
     ranks: "object"     # pandas.DataFrame
     summary: "object"   # pandas.DataFrame
+    warnings: tuple[str, ...] = ()    # one line per row whose NaN/inf cells are read as missing
 
 
 def is_sweep_dir(path: Path) -> bool:
@@ -171,7 +172,42 @@ def load(path: str | Path) -> Sweep:
         tables[name] = df
     if len(tables[SUMMARY]) == 0:
         raise UsageError(f"{p / SUMMARY} has no rows: the sweep measured no point yet")
-    return Sweep(p, manifest, tables[RANKS], tables[SUMMARY])
+    notes = [*_missing(p / RANKS, tables[RANKS], ()), *_missing(p / SUMMARY, tables[SUMMARY], TIMES)]
+    return Sweep(p, manifest, tables[RANKS], tables[SUMMARY], tuple(notes))
+
+
+#: a point with one of these missing has no measurement (its scaling columns neither)
+TIMES = ("time_s",)
+_DERIVED = ("speedup", "efficiency", "karp_flatt")
+
+
+def _missing(f: Path, df, needed) -> list[str]:
+    """Infinities are read as missing values; an ok row missing a needed value is read as a
+    failed point. One line per such row, naming it (file, line, P)."""
+    import numpy as np
+    notes = []
+    numeric = [c for c in df.columns if c in records.numeric_columns(records.PointRow)
+               or c in records.numeric_columns(records.RankRow)]
+    for i in range(len(df)):
+        row = df.iloc[i]
+        inf = [c for c in numeric if isinstance(row[c], float) and np.isinf(row[c])]
+        lost = [c for c in needed if c in df.columns and row.get("status") == "ok"
+                and not np.isfinite(row[c])]
+        if not inf and not lost:
+            continue
+        if inf:
+            df.loc[df.index[i], inf] = np.nan
+        if lost:
+            for c in ("status", "reason"):
+                if df[c].dtype != object:
+                    df[c] = df[c].astype(object)
+            df.loc[df.index[i], "status"] = "failed"
+            df.loc[df.index[i], "reason"] = f"{', '.join(lost)} missing in {f.name}"
+            df.loc[df.index[i], [c for c in _DERIVED if c in df.columns]] = np.nan
+        what = ", ".join(inf + [c for c in lost if c not in inf])
+        notes.append(f"{f}, line {i + 2} (P={row['procs']}): {what} not a finite number; read "
+                     "as missing" + (" and the point as failed" if lost else ""))
+    return notes
 
 
 #: each table and the record of its rows
