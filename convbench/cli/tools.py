@@ -90,9 +90,11 @@ def apply(
     out: Annotated[Path, typer.Option(help="The figure: input and output side by side (.png, .svg, .pdf).")] = Path("apply.png"),
     size: Annotated[Optional[str], typer.Option(help="Fit the image to HxW first (center crop; scaled up when smaller), e.g. 256x256 (default: its own size).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random kernel.")] = 0,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists (never the input image).")] = False,
 ) -> None:
     """Filter one image (in grey) with the C kernel's forward and save input and output side by side."""
     from convbench.kernel import filters
-    result = filters.apply_to_file(image, kernel, out, filters.parse_size(size), seed)
+    result = filters.apply_to_file(image, kernel, out, filters.parse_size(size), seed,
+                                   force=force)
     h, w = result["input"].shape
     typer.echo(f"{result['out']}  ({kernel}, {h}x{w})")

@@ -50,6 +50,7 @@ def check_measured(m: Measured) -> None:
     if m.images:
         from convbench.workload import images
         wl = m.workload
+        images.check_files(m.images, wl.height, wl.width)   # every file, none decoded
         images.load_batch(m.images, 0, 1, wl.c_in, wl.height, wl.width)   # raises if unusable
 
 

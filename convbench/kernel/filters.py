@@ -104,11 +104,13 @@ def _figure(image_path: Path, name: str, image: np.ndarray, shown: np.ndarray):
 
 
 def apply_to_file(image_path, kernel: str = "sobel", out_path="apply.png",
-                  size: tuple[int, int] | None = None, seed: int = 0, dpi: int = 100) -> dict:
+                  size: tuple[int, int] | None = None, seed: int = 0, dpi: int = 100,
+                  force: bool = False) -> dict:
     """Filter one image with the C kernel and save input and output side by side.
 
     image_path: a PNG or JPEG file. kernel: one of KERNELS. out_path: the figure (its suffix
-    picks the format: png, svg, pdf, ...; missing directories are made). size: (h, w) to fit the
+    picks the format: png, svg, pdf, ...; missing directories are made): never the input, and
+    an existing file only with force. size: (h, w) to fit the
     image to, default its own size. seed: for the random kernel.
 
     Returns {'out': Path, 'kernel': name, 'weights': (C_out, 1, K, K), 'input': (h, w),
@@ -127,6 +129,12 @@ def apply_to_file(image_path, kernel: str = "sobel", out_path="apply.png",
     image_path = Path(image_path)
     if not image_path.is_file():
         raise UsageError(f"image {image_path} does not exist or is not a file")
+    if out.exists() or out.is_symlink():
+        if out.resolve() == image_path.resolve() or (out.exists() and out.samefile(image_path)):
+            raise UsageError(f"--out {str(out)!r} is the input image: give another name")
+        if not force:
+            raise UsageError(f"--out {str(out)!r} exists: give another name, or --force to "
+                             "overwrite it")
     h, w_ = size if size is not None else (None, None)
     image = images.load_image(image_path, 1, h, w_)[0]
     raw, shown = convolve(image, kernel, seed)

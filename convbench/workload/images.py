@@ -20,7 +20,9 @@ What a file becomes (all by Pillow, which matplotlib depends on):
   cover ``h x w`` (bilinear, Pillow), then center-cropped.
 
 Errors (:class:`convbench.core.errors.UsageError`, one line): the directory is missing or not a
-directory, it holds no PNG/JPEG file, a file cannot be read or decoded (the message names it).
+directory, it holds no PNG/JPEG file, a file cannot be read or decoded, or it declares more
+pixels than :func:`pixel_budget` allows (checked from its header, before it is decoded); the
+message names the file.
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ import numpy as np
 
 from convbench.core.errors import UsageError
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "read_image", "fit", "load_image", "load_batch"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "pixel_budget", "list_images", "read_image",
+           "check_files", "fit", "load_image", "load_batch"]
 
 #: file name endings taken as images (compared in lower case)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -82,13 +85,40 @@ def _grey_palette(img) -> bool:
     return bool(np.all(rgb == rgb[:, :1]))
 
 
-def read_image(path) -> np.ndarray:
+#: the most pixels a file may declare before it is decoded (a few KB of PNG can declare
+#: 12000 x 12000 and take minutes and gigabytes to decode); a larger workload raises it
+MAX_PIXELS = 2**26
+
+
+def pixel_budget(h: int | None = None, w: int | None = None) -> int:
+    """Pixels a file may have for a workload of h x w images: MAX_PIXELS, or 4 h w if larger."""
+    return max(MAX_PIXELS, 4 * (h or 0) * (w or 0))
+
+
+def _open_checked(path: Path, max_pixels: int):
+    """The file opened by Pillow, its header read and its size checked: nothing decoded yet."""
+    import warnings
+    from PIL import Image
+    with warnings.catch_warnings():     # our own budget decides, with a message of its own
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img = Image.open(path)
+    width, height = img.size
+    if width * height > max_pixels:
+        img.close()
+        raise UsageError(f"image {path} declares {width} x {height} pixels, more than the "
+                         f"{max_pixels} convbench decodes (--images holds too large a file, "
+                         "or a decompression bomb)")
+    return img
+
+
+def read_image(path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """One file at its own size as float32 (H, W, 1) for grey or (H, W, 3) for colour, values
-    in [-1, 1). UsageError naming the file if it cannot be read or decoded."""
+    in [-1, 1). UsageError naming the file if it cannot be read or decoded, or if it declares
+    more than max_pixels pixels (refused before it is decoded)."""
     from PIL import Image, ImageOps
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with _open_checked(path, max_pixels) as img:
             img.load()
             if img.format == "JPEG":
                 img = ImageOps.exif_transpose(img)
@@ -96,6 +126,23 @@ def read_image(path) -> np.ndarray:
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
         raise UsageError(f"cannot read image {path}: {reason}") from None
+
+
+def check_files(directory, h: int, w: int) -> int:
+    """Every PNG/JPEG file of a directory opened and checked (size within the pixel budget of
+    an h x w workload, the file's structure intact) without decoding it: before anything is
+    launched, not only the first file. Returns how many there are."""
+    from PIL import Image
+    budget = pixel_budget(h, w)
+    files = list_images(directory)
+    for f in files:
+        try:
+            with _open_checked(f, budget) as img:
+                img.verify()
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            raise UsageError(f"cannot read image {f}: {reason}") from None
+    return len(files)
 
 
 def _channels(a: np.ndarray, c: int) -> np.ndarray:
@@ -141,10 +188,10 @@ def _positive(name: str, v) -> int:
 def load_image(path, c: int, h: int | None = None, w: int | None = None) -> np.ndarray:
     """One file as float32 (c, h, w); h and w default to the image's own size (no resizing)."""
     c = _positive("c", c)
-    a = _channels(read_image(path), c)
-    h = a.shape[1] if h is None else _positive("h", h)
-    w = a.shape[2] if w is None else _positive("w", w)
-    return fit(a, h, w)
+    h = None if h is None else _positive("h", h)
+    w = None if w is None else _positive("w", w)
+    a = _channels(read_image(path, pixel_budget(h, w)), c)
+    return fit(a, a.shape[1] if h is None else h, a.shape[2] if w is None else w)
 
 
 def load_batch(directory, start: int, count: int, c: int, h: int, w: int,

@@ -95,3 +95,24 @@ def test_kernels():
         filters.weights("random", -1)
     with pytest.raises(UsageError, match="format"):
         filters.apply_to_file("x.png", "sobel", "out.unknown")
+
+
+def test_apply_never_overwrites_its_input_nor_an_existing_file(tmp_path, picture):
+    from conftest import assert_clean_error, invoke
+    path, _ = picture
+    before = path.read_bytes()
+    assert_clean_error(invoke("apply", str(path), "--out", str(path)), 2, "is the input image")
+    assert_clean_error(invoke("apply", str(path), "--out", str(path), "--force"), 2,
+                       "is the input image")
+    link = tmp_path / "link.png"
+    link.symlink_to(path)
+    assert_clean_error(invoke("apply", str(path), "--out", str(link), "--force"), 2,
+                       "is the input image")
+    assert path.read_bytes() == before
+    other = tmp_path / "other.png"
+    other.write_bytes(b"keep")
+    assert_clean_error(invoke("apply", str(path), "--out", str(other)), 2, "exists", "--force")
+    assert other.read_bytes() == b"keep"
+    p = invoke("apply", str(path), "--out", str(other), "--force")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert other.read_bytes()[:4] == b"\x89PNG"

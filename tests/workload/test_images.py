@@ -141,3 +141,45 @@ def test_errors_name_the_problem(tmp_path, folder):
         images.load_batch(d, 4, 1, 1, 8, 8)
     with pytest.raises(UsageError, match="c must be"):
         images.load_batch(d, 0, 1, 0, 8, 8)
+
+
+def bomb(path, width=12000, height=12000):
+    """A PNG of a few hundred bytes that declares width x height grey pixels (all zero): the
+    header and one compressed stream of zero rows, cut short (decoding would take gigabytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (width + 1) * 64, 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_bomb_is_refused_before_it_is_decoded(tmp_path):
+    import time
+    f = bomb(tmp_path / "bomb.png")
+    assert f.stat().st_size < 4096
+    t0 = time.monotonic()
+    with pytest.raises(UsageError, match=r"bomb.png declares 12000 x 12000 pixels, more than"):
+        images.read_image(f)
+    with pytest.raises(UsageError, match="declares 12000 x 12000"):
+        images.check_files(tmp_path, 32, 32)
+    assert time.monotonic() - t0 < 2
+    # a workload of large images raises the budget with them
+    assert images.pixel_budget(8192, 8192) == 4 * 8192 * 8192 > 12000 * 12000
+
+
+def test_every_file_is_checked_not_only_the_first(tmp_path, folder):
+    folder, _ = folder
+    n = images.check_files(folder, 8, 8)
+    assert n == len(images.list_images(folder))
+    last = images.list_images(folder)[-1]
+    broken = folder / ("zz" + last.name)
+    broken.write_bytes(last.read_bytes()[:40])         # cut short
+    images.load_batch(folder, 0, 1, 1, 8, 8)            # the first file alone still reads
+    with pytest.raises(UsageError, match=f"cannot read image .*{broken.name}"):
+        images.check_files(folder, 8, 8)
