@@ -57,7 +57,7 @@ class SweepOptions:
     ppn: Annotated[Optional[int], typer.Option(help="Ranks per node (with --hostfile): MPICH/Intel -ppn, Open MPI --map-by ppr:N:node.")] = Placement.ppn
     bind_to: Annotated[Optional[str], typer.Option("--bind-to", help="Bind ranks: core, socket, numa, none, ... (the vendor's flag; recorded in the manifest).")] = Placement.bind
     launcher: Annotated[str, typer.Option("--launcher", help="mpiexec | slurm: srun inside a Slurm allocation; outside one, submit the sweep as one sbatch job (job.sbatch in the sweep directory; read it with 'convbench collect DIR').")] = Placement.launcher
-    resume: Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory with its recorded settings (other options are ignored): verified points are kept, the rest run.")] = None
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory with its recorded workload and settings: verified points are kept, the rest run. The launcher, --mpiexec, --mpi-args and --hostfile are this command line's (never the directory's); other options are ignored.")] = None
 
     def workload(self, default: str, batch: int | None, batch_flag: str = "--batch"):
         """The workload of --preset or --config (else the preset `default`), with its batch

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -125,6 +126,7 @@ def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | 
     mpi = select(plan.placement)
     check_launch(plan, mpi)
     n_slots = None if submitting else slots(plan.placement)
+    check_room(Path(plan.out), plan.workload.name)
     sweep_dir = new_sweep_dir(Path(plan.out), plan.mode, plan.workload.name)
     with SweepLock(sweep_dir):
         manifest = {
@@ -190,6 +192,31 @@ def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
                     "changed": changed}
         return _execute(plan, mpi, slots(placement), d, manifest, done, progress, argv, env,
                         launched)
+
+
+#: the longest names a sweep directory holds: its own (timestamp, mode, a -NNN suffix) beside
+#: the workload's name, and a point's files below it, temporary names included
+_DIR_EXTRA = len("20260101-000000-strong--999")
+_BELOW = "/points/p0000/.outcome.json.tmp4194304"
+
+
+def check_room(out: Path, name: str) -> None:
+    """Refuse an --out or a workload name too long for the files a sweep writes, before its
+    directory is made (not after its first point)."""
+    try:
+        limit = os.pathconf(out if out.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(name.encode()) + _DIR_EXTRA > limit:
+        raise UsageError(f"the workload's name is {len(name.encode())} bytes long: a sweep "
+                         f"directory's name must fit in {limit}; choose a shorter name")
+    full = len(str(out.resolve()).encode()) + 1 + len(name.encode()) + _DIR_EXTRA + len(_BELOW)
+    if full > PATH_MAX:
+        raise UsageError(f"--out {str(out)!r} is too long: the files of a sweep below it would "
+                         f"have paths longer than {PATH_MAX} bytes")
+
+
+PATH_MAX = 4096
 
 
 def check_launch(plan: SweepPlan, mpi: launch.Launcher) -> None:

@@ -135,3 +135,14 @@ def test_each_vendor_reads_its_own_syntax(tmp_path):
     assert launcher.hostfile_slots(f, vendor="MPICH") == {"node1": 4, "node2": 1, "127.0.0.3": 2, "::1": 1}
     f.write_text("node1 slots=4 max_slots=8\nnode2\n")
     assert launcher.hostfile_slots(f, vendor="Open MPI") == {"node1": 4, "node2": 1}
+
+
+def test_paths_too_long_are_refused_before_anything_is_made(tmp_path):
+    from convbench.engine import sweep
+    deep = tmp_path / "/".join(["d" * 200] * 20)          # about 4 KB: no room for a sweep
+    with pytest.raises(UsageError, match="is too long"):
+        sweep.check_room(deep, "tiny")
+    with pytest.raises(UsageError, match="workload's name is 250 bytes long"):
+        sweep.check_room(tmp_path, "n" * 250)
+    assert not deep.exists() and list(tmp_path.iterdir()) == []
+    sweep.check_room(tmp_path, "tiny")
