@@ -104,4 +104,6 @@ def check_memory(m: Measured, points: list[tuple[int, Workload]], *, spread: boo
             raise UsageError(
                 f"P={p} needs about {need / 2**30:.1f} GiB ({wl.describe()}, {m.pass_}, "
                 f"{m.data}) but this machine has {avail / 2**30:.1f} GiB available; "
-                f"lower --batch/--per-rank, use --data local, or pass --force")
+                f"lower --batch/--per-rank, "
+                + ("use --data local, " if m.data != "local" else "")    # never one given
+                + "or pass --force")

@@ -79,3 +79,11 @@ def test_the_memory_check_refuses_what_cannot_fit_unless_forced():
     with pytest.raises(UsageError, match="--force"):
         checks.validate(plan)
     checks.validate(dataclasses.replace(plan, policy=Policy(force=True)))
+
+
+@pytest.mark.parametrize("data, suggests_local", [("scatter", True), ("local", False)])
+def test_the_memory_check_never_suggests_an_option_already_given(data, suggests_local):
+    plan = SweepPlan.of("strong", TINY.with_batch(10**8), (1,), data=data)
+    with pytest.raises(UsageError) as e:
+        checks.validate(plan)
+    assert ("use --data local" in str(e.value)) == suggests_local
