@@ -88,12 +88,12 @@ def measure(*, hostfile: str | None = None, use_slurm: bool = False,
         mpi = slurm.srun_launcher()
         names = allocation_hosts()
     else:
-        mpi = launch.detect(launch.find_mpiexec(mpiexec))
-        if hostfile:
+        if hostfile:                # refused before mpiexec is looked at
             names = list(launch.hostfile_slots(hostfile))
             if len(names) < 2:
                 raise UsageError(f"hostfile {hostfile!r} names one host ({names[0]}): the "
                                  "network between hosts needs two")
+        mpi = launch.detect(launch.find_mpiexec(mpiexec))
     between = bool(hostfile or use_slurm)
     with tempfile.TemporaryDirectory(prefix="convbench-pingpong-") as tmp:
         out, log = Path(tmp) / "pingpong.json", Path(tmp) / "pingpong.log"

@@ -53,8 +53,8 @@ def measured(manifest: dict) -> tuple[CommFit | None, str]:
     where = (f"between {' and '.join(names[:2])}" if link == "between" and len(names) >= 2
              else f"within host {names[0]}" if names else link)
     when = f", {rec['measured_at']}" if rec.get("measured_at") else ""
-    note = (f"measured: MPI ping-pong {where}{when} (latency {lat * 1e6:.3g} us, "
-            f"bandwidth {bw / 1e9:.3g} GB/s)")
+    note = (f"measured: MPI ping-pong {where}{when} (latency {lat * 1e6:.4g} us, "
+            f"bandwidth {bw / 1e9:.4g} GB/s)")
     return CommFit("measured", lat, math.nan, bw, math.nan, 0, note), ""
 
 
@@ -69,8 +69,8 @@ def choose(manifest: dict, network: str | None) -> tuple[CommFit | None, str]:
     if comm is not None:
         return comm, ("Network: measured (convbench machine's MPI ping-pong, recorded in the "
                       "manifest), not fitted: c(P) = latency + bytes(P) / bandwidth with "
-                      f"latency {comm.latency_s * 1e6:.3g} us and bandwidth "
-                      f"{comm.bandwidth_bps / 1e9:.3g} GB/s; --network fit fits them to the sweep.")
+                      f"latency {comm.latency_s * 1e6:.4g} us and bandwidth "
+                      f"{comm.bandwidth_bps / 1e9:.4g} GB/s; --network fit fits them to the sweep.")
     if network == "fit":
         return None, ("Network: fitted to the sweep's communication times (--network fit).")
     return None, f"Network: fitted to the sweep's communication times; {why}."
