@@ -7,7 +7,7 @@ A link's record::
 
     {"link": "between", "hosts": ["node1", "node2"], "names": ["node1", "node2"],
      "latency_s": 3.1e-05,            # one-way time of the small messages (<= 1 KiB)
-     "bandwidth_bps": 2.4e+09,        # the best size / one-way time over the sizes (the plateau)
+     "bandwidth_bps": 2.4e+09,        # the plateau: median size / one-way time from 1 MiB on
      "sizes": [8, 32, ...], "one_way_s": [...], "bandwidth_by_size_bps": [...],
      "launcher": "MPICH", "mpi_library": "...", "repeats": 5, "measured_at": "..."}
 
@@ -20,6 +20,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,19 +43,25 @@ def link_key(names) -> str:
 
 #: messages up to this size measure the latency (their time is the latency, not the bytes)
 LATENCY_BYTES = 1024
+#: messages from this size on measure the bandwidth (their time is the bytes, not the latency)
+PLATEAU_BYTES = 2 ** 20
 
 
 def summarize(sizes, one_way_s) -> tuple[float, float, list[float]]:
-    """(latency: the least one-way time of the sizes up to LATENCY_BYTES (else the smallest
-    size's), bandwidth: the best bytes / one-way time, the bandwidth of every size), in seconds
-    and bytes per second. The least, as the roofline keeps the best: on a shared machine the
-    others' load only ever adds time."""
+    """(latency, bandwidth, the bandwidth of every size) in seconds and bytes per second.
+
+    latency: the least one-way time of the sizes up to LATENCY_BYTES (none: the smallest
+    size's); the least, as the roofline keeps the best: on a shared machine the others' load
+    only ever adds time. bandwidth: the plateau, the median of size / one-way time over the sizes
+    from PLATEAU_BYTES on (none: the best size's); a median, not the best, because a message
+    that fits in the caches copies faster than the large ones a sweep sends."""
     pairs = sorted(zip(sizes, one_way_s))
     if not pairs or any(not t > 0 for _, t in pairs):
         raise ConvbenchError("the ping-pong returned no positive time")
     small = [t for n, t in pairs if n <= LATENCY_BYTES] or [pairs[0][1]]
     per_size = [n / t for n, t in zip(sizes, one_way_s)]
-    return min(small), max(per_size), per_size
+    large = [n / t for n, t in pairs if n >= PLATEAU_BYTES]
+    return min(small), (statistics.median(large) if large else max(per_size)), per_size
 
 
 def allocation_hosts() -> list[str]:

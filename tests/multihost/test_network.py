@@ -43,8 +43,10 @@ def test_pingpong_between_two_hosts(hosts, mpi, tmp_path, cache):
     t, bw = rec["one_way_s"], rec["bandwidth_by_size_bps"]
     assert all(x > 0 for x in t) and rec["latency_s"] > 0
     assert t[-1] > t[0] and t[-1] == max(t)
-    assert rec["bandwidth_bps"] == max(bw) and bw.index(max(bw)) >= len(SIZES) // 2
-    assert bw[-1] >= max(bw) / 3 and max(bw) > 100 * bw[0]
+    assert bw.index(max(bw)) >= len(SIZES) // 2 and max(bw) > 100 * bw[0]
+    plateau = [b for n, b in zip(SIZES, bw) if n >= network.PLATEAU_BYTES]
+    assert min(plateau) <= rec["bandwidth_bps"] <= max(plateau)
+    assert bw[-1] >= max(bw) / 3
     assert 1e-7 < rec["latency_s"] < 0.05          # a microsecond-to-millisecond link
     # cached beside the roofline, under the hosts' link; read back, not measured again
     assert machine.cached_network() == {network.link_key(hosts.names[:2]): rec}
