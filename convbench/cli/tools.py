@@ -115,7 +115,7 @@ def _network_lines(rec: dict) -> list[tuple[str, str]]:
     where = f"within host {h[0]}" if rec["link"] == "within" else f"between {h[0]} and {h[1]}"
     lines = [("network", f"{where}  (MPI ping-pong, {rec['launcher']}, median of {rec['repeats']})"),
              ("latency", f"{rec['latency_s'] * 1e6:.2f} us  (one way, the least of the messages up to 1 KiB)"),
-             ("bandwidth", f"{rec['bandwidth_bps'] / 1e9:.2f} GB/s  (the plateau: median of the sizes from 1 MiB on)")]
+             ("bandwidth", f"{rec['bandwidth_bps'] / 1e9:.2f} GB/s  (the plateau: median of the sizes from 8 MiB on)")]
     for n, t, bw in zip(rec["sizes"], rec["one_way_s"], rec["bandwidth_by_size_bps"]):
         size = f"{n} B" if n < 1024 else f"{n / 1024:g} KiB" if n < 2 ** 20 else f"{n / 2 ** 20:g} MiB"
         lines.append((f"  {size}", f"{t * 1e6:10.2f} us  {bw / 1e9:7.3f} GB/s"))

@@ -7,7 +7,7 @@ A link's record::
 
     {"link": "between", "hosts": ["node1", "node2"], "names": ["node1", "node2"],
      "latency_s": 3.1e-05,            # one-way time of the small messages (<= 1 KiB)
-     "bandwidth_bps": 2.4e+09,        # the plateau: median size / one-way time from 1 MiB on
+     "bandwidth_bps": 2.4e+09,        # the plateau: median size / one-way time from 8 MiB on
      "sizes": [8, 32, ...], "one_way_s": [...], "bandwidth_by_size_bps": [...],
      "launcher": "MPICH", "mpi_library": "...", "repeats": 5, "measured_at": "..."}
 
@@ -44,7 +44,7 @@ def link_key(names) -> str:
 #: messages up to this size measure the latency (their time is the latency, not the bytes)
 LATENCY_BYTES = 1024
 #: messages from this size on measure the bandwidth (their time is the bytes, not the latency)
-PLATEAU_BYTES = 2 ** 20
+PLATEAU_BYTES = 8 * 2 ** 20
 
 
 def summarize(sizes, one_way_s) -> tuple[float, float, list[float]]:

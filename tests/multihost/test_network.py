@@ -18,7 +18,7 @@ from multihost.helpers import manifest
 
 pytestmark = [pytest.mark.multihost, pytest.mark.mpi]
 
-SIZES = tuple(8 * 8 ** k for k in range(8))        # 8 B .. 16 MiB, powers of 8
+SIZES = tuple(8 * 8 ** k for k in range(8)) + (32 * 2 ** 20,)   # 8 B .. 16 MiB, 32 MiB
 REPEATS = 3
 
 
