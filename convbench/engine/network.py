@@ -93,7 +93,6 @@ def measure(*, hostfile: str | None = None, use_slurm: bool = False,
             raise UsageError("--launcher slurm measures between two nodes of an allocation: "
                              "run it inside salloc -N 2 (or an sbatch job)")
         mpi = slurm.srun_launcher()
-        names = allocation_hosts()
     else:
         if hostfile:                # refused before mpiexec is looked at
             names = list(launch.hostfile_slots(hostfile))
@@ -125,7 +124,7 @@ def measure(*, hostfile: str | None = None, use_slurm: bool = False,
                              "hosts needs one rank on each of two hosts")
     latency, bandwidth, per_size = summarize(result["sizes"], result["one_way_s"])
     return {"link": "between" if between else WITHIN, "hosts": hosts,
-            "names": names[:2] if between and not use_slurm else names,
+            "names": names[:2] if hostfile else hosts if use_slurm else [],
             "latency_s": latency, "bandwidth_bps": bandwidth,
             "sizes": list(result["sizes"]), "one_way_s": list(result["one_way_s"]),
             "bandwidth_by_size_bps": per_size, "launcher": mpi.vendor,

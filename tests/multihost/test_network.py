@@ -1,6 +1,7 @@
 """The network between two emulated hosts, measured: convbench machine's ping-pong with one rank
-on each host (a hostfile), its bytes over the hosts' link, its numbers sane, and a sweep across
-the hosts that records it and models its communication with it.
+on each host (a hostfile, or two nodes of a Slurm allocation), its bytes over the hosts' link,
+its numbers sane, and a sweep across the hosts that records it and models its communication
+with it.
 
 The link is a veth pair on one machine: its latency and bandwidth are a memory copy through the
 kernel's network stack, so they are NOT guaranteed to be worse than the network within a host
@@ -8,13 +9,17 @@ kernel's network stack, so they are NOT guaranteed to be worse than the network 
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import run_cli, sweep_dirs
+from engine.test_slurm import convbench, which
 from convbench.engine import network
 from convbench.kernel import roofline as machine
 from convbench.rank.pingpong import iterations
 from multihost.helpers import manifest
+from multihost.test_slurm_nodes import slurm2  # noqa: F401 - the two-node Slurm fixture
 
 pytestmark = [pytest.mark.multihost, pytest.mark.mpi]
 
@@ -39,14 +44,16 @@ def test_pingpong_between_two_hosts(hosts, mpi, tmp_path, cache):
     assert after["node2"][0] - before["node2"][0] >= timed
     assert after["node2"][1] - before["node2"][1] >= timed
     # sane numbers: positive; the time grows with the size; the bandwidth grows with it up to
-    # a plateau (the largest messages within a factor 3 of the best), far above the small ones'
+    # a plateau: the large messages' far above the small ones', the best among the large half.
+    # (How flat the plateau is depends on the machine's load: the veth is a memory copy.)
     t, bw = rec["one_way_s"], rec["bandwidth_by_size_bps"]
     assert all(x > 0 for x in t) and rec["latency_s"] > 0
     assert t[-1] > t[0] and t[-1] == max(t)
     assert bw.index(max(bw)) >= len(SIZES) // 2 and max(bw) > 100 * bw[0]
     plateau = [b for n, b in zip(SIZES, bw) if n >= network.PLATEAU_BYTES]
+    small = [b for n, b in zip(SIZES, bw) if n <= 512]
+    assert min(plateau) > 10 * max(small)
     assert min(plateau) <= rec["bandwidth_bps"] <= max(plateau)
-    assert bw[-1] >= max(bw) / 3
     assert 1e-7 < rec["latency_s"] < 0.05          # a microsecond-to-millisecond link
     # cached beside the roofline, under the hosts' link; read back, not measured again
     assert machine.cached_network() == {network.link_key(hosts.names[:2]): rec}
@@ -69,3 +76,17 @@ def test_a_sweep_across_hosts_records_and_models_the_measured_network(hosts, mpi
     assert f"between {hosts.names[0]} and {hosts.names[1]}" in out.stdout
     fit = run_cli("model", str(d), "--network", "fit")
     assert fit.returncode == 0 and "Network: fitted" in fit.stdout
+
+
+@pytest.mark.slurm
+def test_machine_measures_between_two_nodes_of_an_allocation(slurm2, hosts, tmp_path):
+    p = convbench("machine", "--launcher", "slurm", "--no-network", "--matmul-n", "64",
+                  "--stream-mb", "0.5", "--repeats", "1", "--max-cores", "1",
+                  env={**slurm2.env, "XDG_CACHE_HOME": str(tmp_path)},
+                  prefix=(which("salloc"), "-N", "2", "-n", "2", "--time=5"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"between {hosts.names[0]} and {hosts.names[1]}" in p.stdout
+    cached = json.loads((tmp_path / "convbench" / "machine.json").read_text())
+    [rec] = cached["network"].values()
+    assert rec["link"] == "between" and rec["launcher"] == "Slurm srun"
+    assert rec["hosts"] == rec["names"] == hosts.names[:2] and rec["bandwidth_bps"] > 0
