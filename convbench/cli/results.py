@@ -71,10 +71,12 @@ def model(
     procs: Annotated[Optional[str], typer.Option("--procs", "-p", help="Comma-separated P to predict, e.g. 16,32,64 (default 1,2,4,...,1024); the measured P are always listed.")] = None,
     fit_up_to: Annotated[Optional[int], typer.Option(help="Fit only the points with P <= this (e.g. 1): the larger measured P are then predicted beside their measurement.")] = None,
     include_oversubscribed: Annotated[bool, typer.Option(help="Fit oversubscribed points too (by default they are shown, not fitted: they measure contention).")] = False,
+    network: Annotated[Optional[str], typer.Option(help="measured: the latency and bandwidth 'convbench machine' measured (MPI ping-pong, recorded in the manifest) | fit: fitted to the sweep's communication times. Default: measured when the manifest has it, else fit.")] = None,
     fmt: TableFormat = "markdown",
 ) -> None:
-    """Fit Amdahl (strong) or Gustafson (weak) with communication = latency + bytes / bandwidth,
-    and predict time, speedup and efficiency at larger P, beside the fit's residuals."""
+    """Fit Amdahl (strong) or Gustafson (weak) with communication = latency + bytes / bandwidth
+    (fitted, or the measured network's), and predict time, speedup and efficiency at larger P,
+    beside the fit's residuals; the notes say which network it used."""
     from convbench.engine.plan import parse_procs
     from convbench.reporting import stats
     from convbench.reporting import scaling as model_mod
@@ -83,7 +85,7 @@ def model(
     tables.check_format(fmt)
     predict = parse_procs(procs) if procs is not None else model_mod.DEFAULT_PROCS
     sweep = store.load(path)
-    fitted = model_mod.build(sweep, predict, fit_up_to, include_oversubscribed)
+    fitted = model_mod.build(sweep, predict, fit_up_to, include_oversubscribed, network)
     ctx = stats.sweep_context(sweep.manifest, sweep.path.name)
     typer.echo(tables.render_model(fitted, ctx, fmt), nl=False)
     for w in sweep.warnings:

@@ -66,11 +66,20 @@ def machine(
     matmul_n: Annotated[int, typer.Option(help="Size n of the n x n float32 matmul that measures the single-core peak.")] = 2048,
     stream_mb: Annotated[float, typer.Option(help="MB per array of the c = a + b bandwidth measurement (far larger than the caches).")] = 256.0,
     max_cores: Annotated[Optional[int], typer.Option(help="Measure the bandwidth on 1..this many cores (default: all this process may use).")] = None,
-    repeats: Annotated[int, typer.Option(help="Repeats of each measurement (the best is kept).")] = 5,
+    repeats: Annotated[int, typer.Option(help="Repeats of each measurement (the best is kept; the ping-pong keeps the median).")] = 5,
+    network: Annotated[bool, typer.Option(help="Also measure the network: an MPI ping-pong between 2 ranks on this host, 8 B to 64 MiB (latency, bandwidth).")] = True,
+    hostfile: Annotated[Optional[Path], typer.Option(help="Also measure between the first two hosts of this MPI hostfile (one rank on each).")] = None,
+    launcher: Annotated[str, typer.Option("--launcher", help="mpiexec | slurm: measure between two nodes of the current Slurm allocation (srun).")] = "mpiexec",
+    mpiexec: Mpiexec = None,
 ) -> None:
     """This machine's roofline: single-core float32 peak and memory bandwidth on 1..N cores,
-    cached in $XDG_CACHE_HOME/convbench (or ~/.cache/convbench)."""
+    and the network (MPI ping-pong latency and bandwidth within this host, and between two
+    hosts with --hostfile or --launcher slurm), cached in $XDG_CACHE_HOME/convbench (or
+    ~/.cache/convbench); sweeps record them in their manifest."""
     from convbench.kernel import roofline as machine_mod
+    if launcher not in ("mpiexec", "slurm"):
+        raise UsageError(f"--launcher must be mpiexec or slurm, got {launcher!r}")
+    between = bool(hostfile) or launcher == "slurm"
     with err_console.status("measuring this machine"):
         roof = machine_mod.roofline(refresh, matmul_n=matmul_n, stream_mb=stream_mb,
                                     max_cores=max_cores, repeats=repeats)
@@ -80,6 +89,38 @@ def machine(
               for k, v in sorted(roof["bandwidth_gbs_by_cores"].items())]
     lines += [("measured", roof["measured_at"]), ("cache", roof["cache_file"])]
     print_facts(lines)
+    if not (network or between):
+        return
+    from convbench.core.errors import ConvbenchError
+    from convbench.engine import network as net
+    links = ([dict()] if network else []) + ([dict(hostfile=str(hostfile) if hostfile else None,
+                                                   use_slurm=launcher == "slurm")] if between else [])
+    for link in links:
+        what = "between two hosts" if link else "within this host"
+        try:
+            with err_console.status(f"measuring the network {what} (MPI ping-pong)"):
+                rec = net.network(refresh=refresh, mpiexec=mpiexec, repeats=repeats, **link)
+        except ConvbenchError as e:
+            if link:
+                raise
+            warn(f"the network within this host was not measured: {e}")
+            continue
+        out_console.print("")
+        print_facts(_network_lines(rec))
+
+
+def _network_lines(rec: dict) -> list[tuple[str, str]]:
+    """A link's record as 'key value' lines: latency, bandwidth, then every size."""
+    h = rec["hosts"]
+    where = f"within host {h[0]}" if rec["link"] == "within" else f"between {h[0]} and {h[1]}"
+    lines = [("network", f"{where}  (MPI ping-pong, {rec['launcher']}, median of {rec['repeats']})"),
+             ("latency", f"{rec['latency_s'] * 1e6:.2f} us  (one way, the least of the messages up to 1 KiB)"),
+             ("bandwidth", f"{rec['bandwidth_bps'] / 1e9:.2f} GB/s  (the plateau: median of the sizes from 8 MiB on)")]
+    for n, t, bw in zip(rec["sizes"], rec["one_way_s"], rec["bandwidth_by_size_bps"]):
+        size = f"{n} B" if n < 1024 else f"{n / 1024:g} KiB" if n < 2 ** 20 else f"{n / 2 ** 20:g} MiB"
+        lines.append((f"  {size}", f"{t * 1e6:10.2f} us  {bw / 1e9:7.3f} GB/s"))
+    lines.append(("measured", rec["measured_at"]))
+    return lines
 
 
 @app.command()

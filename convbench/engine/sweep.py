@@ -23,6 +23,7 @@ from convbench.core.numeric import rel_err
 from convbench.engine import environment
 from convbench.engine import resume as resuming
 from convbench.engine import launcher as launch
+from convbench.engine import network
 from convbench.engine import point as pt
 from convbench.engine import slurm
 from convbench.engine.checks import validate
@@ -141,6 +142,9 @@ def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | 
             "roofline": _roofline(),
             "sessions": [],
         }
+        net = network.for_sweep(plan.placement.hostfile, plan.placement.launcher)
+        if net:                                     # 'convbench machine' measured it
+            manifest["network"] = net
         if submitting:
             return SweepResult(sweep_dir, job_id=slurm.submit(plan, sweep_dir, manifest, fresh=True))
         return _execute(plan, mpi, n_slots, sweep_dir, manifest, [], progress, argv, env)

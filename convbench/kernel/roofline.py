@@ -21,6 +21,11 @@ How it is measured:
 
 The cache is JSON in ``$XDG_CACHE_HOME/convbench/machine.json`` (``~/.cache/convbench``);
 ``refresh=True`` re-measures. A cache made on another CPU model is ignored.
+
+The same file keeps the network's measurements (convbench.engine.network measures them: an MPI
+ping-pong within this host and between two hosts) under ``"network"``, one record per link
+(``"within"``, ``"between:h1,h2"``): :func:`cached_network`, :func:`save_network`. They follow
+the roofline's rules: ignored on another CPU model, dropped when the roofline is measured anew.
 """
 from __future__ import annotations
 
@@ -36,7 +41,8 @@ from pathlib import Path
 from convbench.core.errors import ConvbenchError, UsageError
 from convbench.core.fsio import atomic_write
 
-__all__ = ["roofline", "measure", "cache_file", "cpu_model", "core_count"]
+__all__ = ["roofline", "measure", "cache_file", "cpu_model", "core_count", "cached_network",
+           "save_network"]
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                 "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -167,6 +173,7 @@ def _load(path: Path) -> dict | None:
             return None
         if d.get("cpu_model") != cpu_model():
             return None
+        d.pop("network", None)          # the network's records: cached_network()
         return d
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -201,8 +208,45 @@ def roofline(refresh: bool = False, **measure_args) -> dict:
     path = cache_file()
     record = None if refresh else _load(path)
     if record is None:
+        kept = None if refresh else (_same_cpu(path) or {}).get("network")
         record = measure(**measure_args)
-        _save(path, record)
+        _save(path, {**record, "network": kept} if kept else record)
         record = _load(path) or record
     record["cache_file"] = str(path)
     return record
+
+
+# ---- the network's measurements, in the same file -----------------------------------------------
+
+def _same_cpu(path: Path) -> dict | None:
+    """The cache file's JSON object if it was made on this CPU model, else None."""
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and d.get("cpu_model") == cpu_model() else None
+
+
+def cached_network() -> dict:
+    """The cached network records of this machine, link -> record ({} when none): never
+    measures. A record has at least a positive latency_s and bandwidth_bps."""
+    d = _same_cpu(cache_file()) or {}
+    net = d.get("network") if isinstance(d.get("network"), dict) else {}
+    out = {}
+    for link, rec in net.items():
+        try:
+            if float(rec["latency_s"]) > 0 and float(rec["bandwidth_bps"]) > 0:
+                out[str(link)] = dict(rec)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def save_network(link: str, record: dict) -> None:
+    """Cache one link's measurement beside the roofline (the roofline itself is kept)."""
+    path = cache_file()
+    d = _same_cpu(path) or {"cpu_model": cpu_model()}
+    net = d.get("network") if isinstance(d.get("network"), dict) else {}
+    d["network"] = {**net, link: record}
+    d.pop("cache_file", None)
+    _save(path, d)

@@ -8,7 +8,9 @@ time, speedup and efficiency vs P, and the two main panels side by side.
 
 One sweep's panels also draw its fitted scaling model (scaling.py: Amdahl for strong,
 Gustafson for weak, plus communication) as a dashed curve a little beyond the largest P, where
-its serial fraction could be fitted (two or more usable P). Oversubscribed points are hollow,
+its serial fraction could be fitted (two or more usable P); where the manifest records the
+measured network ('convbench machine'), both models: the one with the network fitted to the sweep
+(dashed) and the one with the measured latency and bandwidth (dotted). Oversubscribed points are hollow,
 unverified ones grey squares, failed ones red crosses on the P axis; the legend says so.
 """
 from __future__ import annotations
@@ -26,6 +28,9 @@ from convbench.reporting.figures_frame import (FAILED_COLOR, IDEAL_STYLE, MODEL_
                                                frame, new_figure, p_axis)
 from convbench.results import store as results
 
+#: the model with the measured network: dotted, beside the fitted model's dashes
+MEASURED_STYLE = dict(MODEL_STYLE, color="C2", linestyle=":", linewidth=1.8)
+
 
 @dataclass(frozen=True)
 class Series:
@@ -36,13 +41,15 @@ class Series:
     rows: tuple          # stats.points(summary)
     slots: str
     model: object = None  # model.Model fitted to the sweep where s was fitted, else None
+    measured: object = None  # the same with the measured network, where the manifest has one
 
 
-def fitted_model(sweep: results.Sweep):
+def fitted_model(sweep: results.Sweep, network: str | None = "fit"):
     """The scaling model of a sweep (model.build) where its serial fraction could be fitted
-    (two or more usable P); None otherwise, or where the sweep cannot be modelled."""
+    (two or more usable P); None otherwise, or where the sweep cannot be modelled (network
+    measured: also where the manifest records no measured network)."""
     try:
-        m = scaling_model.build(sweep, procs=())
+        m = scaling_model.build(sweep, procs=(), network=network)
     except (ConvbenchError, ValueError, ArithmeticError):
         return None
     return m if m.scaling.determined else None
@@ -50,7 +57,8 @@ def fitted_model(sweep: results.Sweep):
 
 def model_label(m) -> str:
     law = {"amdahl": "Amdahl", "gustafson": "Gustafson"}.get(m.scaling.law, m.scaling.law)
-    comm = "" if m.comm.status == "none" else " + communication"
+    comm = ("" if m.comm.status == "none" else
+            " + measured network" if m.network == "measured" else " + communication")
     return f"model: {law}, s = {m.scaling.serial_fraction:.3g}{comm}"
 
 
@@ -58,8 +66,11 @@ def _series(sweep: results.Sweep, label: str | None = None) -> Series:
     results.require(sweep, results.SUMMARY, ("time_s", "time_min_s", "time_max_s", "speedup",
                                              "efficiency", "status", "verified", "oversubscribed"))
     ctx = stats.sweep_context(sweep.manifest, sweep.path.name)
+    modelled = ctx.mode in scaling_model.LAWS
+    measured = fitted_model(sweep, "measured") if modelled and sweep.manifest.get("network") else None
     return Series(label or ctx.name, ctx.mode, tuple(stats.points(sweep.summary)), ctx.slots,
-                  fitted_model(sweep) if ctx.mode in scaling_model.LAWS else None)
+                  fitted_model(sweep) if modelled else None,
+                  measured if measured is not None and measured.network == "measured" else None)
 
 
 
@@ -141,13 +152,21 @@ def _ideal(ax, series: list[Series], fn, label: str) -> None:
 
 
 def _model_curve(ax, series: list[Series], value: str) -> None:
-    """The fitted model (dashed), from the smallest measured P to the right edge of the P
-    axis; one sweep only (an overlay would be unreadable). value: time_s, speedup or
-    efficiency, the last two against the measured baseline, as the points are."""
-    m = series[0].model if len(series) == 1 else None
-    base = stats.baseline(list(series[0].rows)) if m is not None else None
+    """The fitted model (dashed) and the one with the measured network (dotted), from the
+    smallest measured P to the right edge of the P axis; one sweep only (an overlay would be
+    unreadable). value: time_s, speedup or efficiency, the last two against the measured
+    baseline, as the points are."""
+    if len(series) != 1:
+        return
+    for m, style in ((series[0].model, MODEL_STYLE), (series[0].measured, MEASURED_STYLE)):
+        if m is not None:
+            _one_curve(ax, series, m, value, style)
+
+
+def _one_curve(ax, series: list[Series], m, value: str, style: dict) -> None:
+    base = stats.baseline(list(series[0].rows))
     procs = _all_procs(series)
-    if m is None or base is None or not procs:
+    if base is None or not procs:
         return
     p0, t0 = base
     n = 60
@@ -160,7 +179,7 @@ def _model_curve(ax, series: list[Series], value: str) -> None:
         ys = [stats.efficiency(m.mode, p0, t0, x, t) for x, t in zip(xs, ts)]
     else:
         ys = ts
-    ax.plot(xs, ys, label=model_label(m), **MODEL_STYLE)
+    ax.plot(xs, ys, label=model_label(m), **style)
 
 
 def _plain_log_labels(ax) -> None:

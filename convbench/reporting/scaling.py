@@ -5,6 +5,8 @@
                         (scaled speedup S = P - s (P - 1) of the time without c(P),
                         efficiency E = T1 / T = 1 - s (P - 1) / P)
     communication:      c(P) = latency + bytes(P) / bandwidth
+                        (fitted to the sweep, or measured by convbench machine's ping-pong:
+                        scaling_network.py; `network` says which, the notes say why)
 
 bytes(P) is the data the ranks move at P (comm_bytes, counted by convbench.workload.cost):
 with scatter data, rank 0 sends the other ranks their shards of the batch's inputs (and dY) and
@@ -14,7 +16,9 @@ row blocks. Local forward/backward over the batch moves nothing: c(P) = 0.
 
 The fit, on the measured points that are ok, verified and not oversubscribed (oversubscribed
 points measure contention; fit_up_to keeps only P <= that):
-1. c(P) by least squares on comm_s (summary.csv, else from ranks.csv) against bytes(P);
+1. c(P) by least squares on comm_s (summary.csv, else from ranks.csv) against bytes(P), unless
+   the network is measured (the manifest's "network"; network="measured", or None and the
+   manifest has one): then latency and bandwidth are the ping-pong's and nothing is fitted;
 2. s and T1 on time_s - c(P), minimising the residuals relative to the measured time_s
    (timing noise is multiplicative; a 10 s point does not outweigh a 1 s one). Amdahl is
    linear in (T1 s, T1 (1 - s)); Gustafson in (1 / T1, s / T1) after taking 1 / T.
@@ -30,7 +34,7 @@ import math
 from dataclasses import dataclass
 
 from convbench.core.errors import UsageError
-from convbench.reporting import stats
+from convbench.reporting import scaling_network, stats
 from convbench.reporting.scaling_fit import (  # noqa: F401 - the fits, part of this API
     CommFit, ScalingFit, fit_amdahl, fit_comm, fit_gustafson)
 from convbench.workload import cost, phases
@@ -74,6 +78,7 @@ class Model:
     rms_residual: float = math.nan   # over the fitted points, relative to the measured time
     rows: tuple = ()         # Row, in P order: the predicted P and every measured P
     notes: tuple = ()        # sentences on what the fit can and cannot say
+    network: str = "fit"     # fit | measured: where latency and bandwidth come from
 
     @property
     def equation(self) -> str:
@@ -142,9 +147,10 @@ def _workload(manifest: dict) -> Workload:
 
 
 def build(sweep, procs=DEFAULT_PROCS, fit_up_to: int | None = None,
-          include_oversubscribed: bool = False) -> Model:
+          include_oversubscribed: bool = False, network: str | None = None) -> Model:
     """Fit the sweep's scaling law and communication, and predict the time at `procs` (and
-    at every measured P). sweep: results.load(path)."""
+    at every measured P). sweep: results.load(path). network: measured | fit | None (measured
+    when the manifest records it, else fit)."""
     sw = sweep.manifest.get("sweep") if isinstance(sweep.manifest.get("sweep"), dict) else {}
     mode = str(sw.get("mode", ""))
     if mode == "run":
@@ -156,6 +162,7 @@ def build(sweep, procs=DEFAULT_PROCS, fit_up_to: int | None = None,
         raise UsageError(f"--fit-up-to must be >= 1, got {fit_up_to}")
     if any(int(q) < 1 for q in procs):
         raise UsageError("--procs must be positive")
+    measured_comm, network_note = scaling_network.choose(sweep.manifest, network)
     pass_, data = str(sw.get("pass", "forward")), str(sw.get("data", "scatter"))
     wl = _workload(sweep.manifest)
     if pass_ not in ("forward", "backward", "train") or data not in ("scatter", "local"):
@@ -183,11 +190,15 @@ def build(sweep, procs=DEFAULT_PROCS, fit_up_to: int | None = None,
         raise UsageError(f"--fit-up-to {fit_up_to} leaves no point to fit: the smallest usable "
                          f"P is {min(r['procs'] for r in good)}")
 
-    comm = fit_comm([r["_bytes"] for r in fit], [r["comm_s"] for r in fit])
+    if measured_comm is not None and base.bytes_at(2) > 0:
+        comm = measured_comm      # the network's own speed, not the sweep's
+    else:                         # (local data moves nothing: no network to measure or fit)
+        comm = fit_comm([r["_bytes"] for r in fit], [r["comm_s"] for r in fit])
     rest = [r["time_s"] - comm.time(r["_bytes"]) for r in fit]
     scaling = (fit_amdahl if mode == "strong" else fit_gustafson)(
         [r["procs"] for r in fit], rest, [r["time_s"] for r in fit])
-    m = dataclasses.replace(base, scaling=scaling, comm=comm)
+    m = dataclasses.replace(base, scaling=scaling, comm=comm,
+                            network="measured" if comm is measured_comm else "fit")
 
     t_one = m.time(1)
     by_p = {r["procs"]: r for r in rows}
@@ -215,7 +226,8 @@ def build(sweep, procs=DEFAULT_PROCS, fit_up_to: int | None = None,
     rms = math.sqrt(sum(v * v for v in res) / len(res)) if res else math.nan
     return dataclasses.replace(
         m, rms_residual=rms, rows=tuple(out),
-        notes=tuple(_notes(mode, scaling, comm, fit, rows, include_oversubscribed, fit_up_to)))
+        notes=(network_note if comm.status != "none" else f"Network: none ({comm.note}).",
+               *_notes(mode, scaling, comm, fit, rows, include_oversubscribed, fit_up_to)))
 
 
 def _notes(mode, scaling, comm, fit, rows, include_over, fit_up_to) -> list[str]:

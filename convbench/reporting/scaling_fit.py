@@ -16,7 +16,8 @@ from convbench.core.errors import UsageError
 class CommFit:
     """c(P) = latency_s + bytes / bandwidth_bps."""
 
-    status: str              # fitted | none (no communication) | constant (bandwidth not determined)
+    status: str              # fitted | none (no communication) | constant (bandwidth not
+                             # determined) | measured (the ping-pong's, scaling_network.py)
     latency_s: float
     latency_se: float        # 1 standard error (NaN: not available)
     bandwidth_bps: float     # bytes per second; inf when c(P) does not depend on the bytes
@@ -25,6 +26,8 @@ class CommFit:
     note: str
 
     def time(self, nbytes: float) -> float:
+        if self.status == "measured" and nbytes <= 0:
+            return 0.0          # nothing to send: no message, no latency
         return self.latency_s + (0.0 if math.isinf(self.bandwidth_bps) else nbytes / self.bandwidth_bps)
 
 

@@ -194,6 +194,7 @@ class Manifest(Record):
     sessions: list[dict] = field(default_factory=list)
     hosts: dict | None = None           # host -> {P: ranks on that host}
     slurm: dict | None = None           # the Slurm job(s) that ran it
+    network: dict | None = None         # the measured network: {"within": .., "between": ..}
     interrupted: bool | None = None
     points_done: list[int] | None = None
     extra: dict = field(default_factory=dict)

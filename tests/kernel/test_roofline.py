@@ -65,12 +65,12 @@ def test_measure_rejects_bad_sizes():
 def test_cli_machine(tmp_path):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     proc = run_cli("machine", "--refresh", "--matmul-n", "64", "--stream-mb", "0.5",
-                   "--repeats", "1", "--max-cores", "1", env=env)
+                   "--repeats", "1", "--max-cores", "1", "--no-network", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "peak (1 core)" in proc.stdout and "bandwidth (1 core)" in proc.stdout
     cached = json.loads((tmp_path / "convbench" / "machine.json").read_text())
     assert cached["matmul_n"] == 64
-    again = run_cli("machine", env=env)           # read back: the same measurement
+    again = run_cli("machine", "--no-network", env=env)   # read back: the same measurement
     assert again.returncode == 0
     assert cached["measured_at"] in again.stdout
     assert f"{cached['peak_gflops_1core']:.1f} GFLOP/s" in again.stdout
@@ -79,3 +79,41 @@ def test_cli_machine(tmp_path):
 def test_cli_machine_bad_input(tmp_path):
     proc = invoke("machine", "--refresh", "--matmul-n", "4", env={"XDG_CACHE_HOME": str(tmp_path)})
     assert_clean_error(proc, 2, "matmul size must be >= 16")
+
+
+# ---- the network's records, in the same cache ------------------------------------------------
+LINK = {"link": "within", "hosts": ["h"], "latency_s": 2e-6, "bandwidth_bps": 5e9,
+        "sizes": [8, 64], "one_way_s": [2e-6, 3e-6], "measured_at": "now"}
+
+
+def test_network_records_live_beside_the_roofline(cache, monkeypatch):
+    assert machine.cached_network() == {}
+    roof = machine.roofline(**TINY, max_cores=1)
+    machine.save_network("within", LINK)
+    machine.save_network("between:a,b", {**LINK, "link": "between", "latency_s": 9e-6})
+    net = machine.cached_network()
+    assert set(net) == {"within", "between:a,b"} and net["within"] == LINK
+    assert net["between:a,b"]["latency_s"] == 9e-6
+    # the roofline is kept, and keeps the network out of its own record
+    monkeypatch.setattr(machine, "measure", lambda **kw: pytest.fail("measured again"))
+    again = machine.roofline()
+    assert again == roof and "network" not in again and "network" not in machine.cached()
+
+
+def test_network_records_follow_the_roofline_rules(cache, monkeypatch):
+    machine.roofline(**TINY, max_cores=1)
+    machine.save_network("within", LINK)
+    machine.save_network("bad", {**LINK, "bandwidth_bps": 0})         # not positive: ignored
+    assert set(machine.cached_network()) == {"within"}
+    d = json.loads(cache.read_text())
+    cache.write_text(json.dumps({**d, "cpu_model": "another CPU"}))
+    assert machine.cached_network() == {}                              # another CPU: ignored
+    cache.write_text(json.dumps(d))
+    machine.roofline(refresh=True, **TINY, max_cores=1)                # measured anew: dropped
+    assert machine.cached_network() == {}
+    machine.save_network("within", LINK)
+    d = json.loads(cache.read_text())
+    del d["peak_gflops_1core"]                                         # a broken roofline
+    cache.write_text(json.dumps(d))
+    machine.roofline(**TINY, max_cores=1)                              # re-measured, not refreshed
+    assert machine.cached_network() == {"within": LINK}                # the network is kept

@@ -279,3 +279,118 @@ def test_plot_draws_no_model_where_s_was_not_fitted(tmp_path):
     b = store.load(synthetic(tmp_path / "b", s=0.1))
     for ax in plots.scaling_figure([a, b], ["A", "B"]).axes:             # overlay: no model
         assert model_line(ax) is None
+
+
+# ---- the network: measured (the manifest's, from convbench machine) or fitted -----------------
+WITHIN = {"link": "within", "hosts": ["node1", "node1"], "latency_s": 2e-3, "bandwidth_bps": 5e7,
+          "measured_at": "2025-01-01T00:00:00+00:00"}
+BETWEEN = {"link": "between", "hosts": ["node1", "node2"], "latency_s": 4e-3,
+           "bandwidth_bps": 2.5e7}
+
+
+def with_network(path, hosts=None, **links):
+    """Record a measured network (and the hosts of the ranks) in a hand-made sweep's manifest."""
+    man = json.loads((path / store.MANIFEST).read_text())
+    man["network"] = links
+    if hosts is not None:
+        man["hosts"] = hosts
+    store.write_json(path / store.MANIFEST, man)
+    return path
+
+
+def scatter(path):
+    return synthetic(path, data="scatter", latency=1e-3, bandwidth=1e8, s=0.05,
+                     procs=(1, 2, 4, 8), noise=0.002, seed=3)
+
+
+def test_the_measured_network_is_used_when_the_manifest_has_it(tmp_path):
+    d = with_network(scatter(tmp_path / "s"), within=WITHIN)
+    m = fit(d)
+    assert m.network == "measured" and m.comm.status == "measured"
+    assert (m.comm.latency_s, m.comm.bandwidth_bps) == (2e-3, 5e7)
+    assert m.notes[0].startswith("Network: measured") and "2e+03 us" not in m.notes[0]
+    assert "within host node1" in m.comm.note
+    r = row(m, 4)
+    assert r.model_comm_s == pytest.approx(2e-3 + r.comm_bytes / 5e7)
+    assert row(m, 1).model_comm_s == 0.0          # P = 1 sends nothing: no latency either
+    assert m.scaling.determined                     # s fitted on the time without c(P)
+    # --network fit: the sweep's own communication times, as before
+    f = fit(d, network="fit")
+    assert f.network == "fit" and f.comm.status == "fitted"
+    assert f.comm.latency_s == pytest.approx(1e-3, rel=0.05)
+    assert f.comm.bandwidth_bps == pytest.approx(1e8, rel=0.05)
+    assert f.notes[0] == "Network: fitted to the sweep's communication times (--network fit)."
+    assert fit(d, network="measured").comm == m.comm
+
+
+def test_without_a_measured_network_the_model_fits_it(tmp_path):
+    d = scatter(tmp_path / "s")
+    m = fit(d)
+    assert m.network == "fit" and m.comm.status == "fitted"
+    assert m.notes[0].startswith("Network: fitted") and "records no measured network" in m.notes[0]
+    with pytest.raises(UsageError, match="--network measured: the manifest records no measured"):
+        fit(d, network="measured")
+    with pytest.raises(UsageError, match="--network must be measured or fit"):
+        fit(d, network="guess")
+
+
+def test_a_sweep_across_hosts_takes_the_network_between_them(tmp_path):
+    two = {"node1": {"1": 1, "2": 1, "4": 2}, "node2": {"2": 1, "4": 2}}
+    d = with_network(scatter(tmp_path / "two"), hosts=two, within=WITHIN, between=BETWEEN)
+    m = fit(d)
+    assert (m.comm.latency_s, m.comm.bandwidth_bps) == (4e-3, 2.5e7)
+    assert "between node1 and node2" in m.comm.note
+    one = with_network(scatter(tmp_path / "one"), hosts={"node1": {"1": 1, "2": 2}},
+                       within=WITHIN, between=BETWEEN)
+    assert fit(one).comm.latency_s == 2e-3       # one host: the network within it
+    # across hosts, but only the network within a host was measured: fitted, and said why
+    d2 = with_network(scatter(tmp_path / "nobetween"), hosts=two, within=WITHIN)
+    m2 = fit(d2)
+    assert m2.network == "fit" and "ran on 2 hosts (node1, node2)" in m2.notes[0]
+    with pytest.raises(UsageError, match="no network measured between hosts"):
+        fit(d2, network="measured")
+
+
+def test_fit_up_to_one_predicts_p2_from_the_measured_network(tmp_path):
+    m = fit(with_network(scatter(tmp_path / "s"), within=WITHIN), fit_up_to=1)
+    assert m.network == "measured" and not m.scaling.determined
+    r = row(m, 2)
+    assert r.point == "predicted"
+    assert r.model_comm_s == pytest.approx(2e-3 + r.comm_bytes / 5e7)
+
+
+def test_local_data_needs_no_network(tmp_path):
+    m = fit(with_network(synthetic(tmp_path / "l", s=0.05), within=WITHIN))
+    assert m.comm.status == "none" and m.network == "fit"
+    assert m.notes[0].startswith("Network: none")
+
+
+def test_cli_says_which_network_it_used(tmp_path):
+    d = with_network(scatter(tmp_path / "s"), within=WITHIN)
+    out = invoke("model", str(d))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Network: measured" in out.stdout and "measured: MPI ping-pong within host node1" in out.stdout
+    js = strict_json(invoke("model", str(d), "--network", "fit", "-f", "json").stdout)
+    assert js["model"]["comm_status"] == "fitted"
+    assert js["notes"][0].startswith("Network: fitted")
+    js = strict_json(invoke("model", str(d), "-f", "json").stdout)
+    assert js["model"]["comm_status"] == "measured" and js["model"]["latency_s"] == 2e-3
+    assert_clean_error(invoke("model", str(scatter(tmp_path / "n")), "--network", "measured"),
+                       2, "records no measured network")
+    assert_clean_error(invoke("model", str(d), "--network", "x"), 2, "--network must be")
+
+
+def test_plot_draws_the_fitted_and_the_measured_network_models(tmp_path):
+    sweep = store.load(with_network(scatter(tmp_path / "s"), within=WITHIN))
+    for ax in [plots.time_figure([sweep]).axes[0], *plots.scaling_figure([sweep]).axes]:
+        lines = {ln.get_label(): ln for ln in ax.get_lines() if ln.get_label().startswith("model: ")}
+        assert len(lines) == 2
+        (fitted,) = [ln for k, ln in lines.items() if k.endswith("+ communication")]
+        (measured,) = [ln for k, ln in lines.items() if k.endswith("+ measured network")]
+        assert fitted.get_linestyle() == "--" and measured.get_linestyle() == ":"
+        assert list(measured.get_ydata()) != list(fitted.get_ydata())
+    # the measured model's time curve: its own s and T1 plus the measured c(P)
+    ax = plots.time_figure([sweep]).axes[0]
+    (measured,) = [ln for ln in ax.get_lines() if ln.get_label().endswith("measured network")]
+    m = model.build(sweep, procs=(), network="measured")
+    assert measured.get_ydata()[-1] == pytest.approx(m.time(measured.get_xdata()[-1]))
