@@ -7,7 +7,6 @@ marked failed and gets no speedup.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
