@@ -31,7 +31,8 @@ class BatchPoint(Decomposition):
 
         # whole-batch buffers on rank 0 (scatter placement only); rank 0's own shard is the
         # first `n` images of them (MPI_IN_PLACE at the root), so it holds no other copy.
-        # Its outputs need no initial value: every step fills them with NaN first.
+        # Every buffer is written here, in the set-up (each step fills the outputs with NaN
+        # again before it runs).
         self.x_full = self.dy_full = self.y_full = self.dx_full = None
         if self.scatter and self.root:
             self.x_full = input_images(spec.images, wl, 0, wl.batch, threads=threads)
@@ -39,20 +40,17 @@ class BatchPoint(Decomposition):
                 self.dy_full = datagen.images(wl.seed, datagen.GRAD_OUTPUT, 0, wl.batch,
                                               wl.output_shape()[1:], threads=threads)
             if self.pass_ == "forward":
-                self.y_full = np.empty(wl.output_shape(), dtype=np.float32)
+                self.y_full = setup.filled(wl.output_shape(), np.nan, threads)
             if self.pass_ == "backward":
-                self.dx_full = np.empty(wl.input_shape(), dtype=np.float32)
+                self.dx_full = setup.filled(wl.input_shape(), np.nan, threads)
 
         n = self.n
         if self.scatter and self.root:
             self.x = self.x_full[:n]
             self.dy = self.dy_full[:n] if self.bwd else None
-        elif self.scatter:      # written now, while rank 0 makes the batch (not in the warm-up)
-            self.x = np.zeros(wl.input_shape(n), dtype=np.float32)
-            self.dy = np.zeros(wl.output_shape(n), dtype=np.float32) if self.bwd else None
-            for a in (self.x, self.dy):
-                if a is not None:
-                    a.fill(0.0)
+        elif self.scatter:      # written now, while rank 0 makes the batch
+            self.x = setup.filled(wl.input_shape(n), 0.0)
+            self.dy = setup.filled(wl.output_shape(n), 0.0) if self.bwd else None
         else:
             self.x = input_images(spec.images, wl, self.start, n, threads=threads)
             self.dy = (datagen.images(wl.seed, datagen.GRAD_OUTPUT, self.start, n,

@@ -5,14 +5,18 @@ MPI libraries busy-poll in a blocking barrier or gather: a rank that waits for r
 the batch (or to sum it) takes a core from it, which on an oversubscribed node multiplies the
 set-up time. :func:`idle_barrier` waits with a non-blocking barrier and short sleeps instead.
 It is used only outside the timed steps, so what is measured does not change.
+:func:`filled` writes a new buffer with several threads, so its first touch (slow on a
+virtual machine) is set-up, not part of the warm-up.
 """
 from __future__ import annotations
 
 import os
 import time
 
+import numpy as np
+
 #: how long a waiting rank sleeps between two tests of the barrier (seconds)
-POLL_S = 0.0005
+POLL_S = 0.005
 
 
 def idle_barrier(comm) -> None:
@@ -39,3 +43,19 @@ def data_threads(comm, makers: int) -> int:
     local.Free()
     makers_here = max(1, min(makers, on_node))
     return max(1, cores() // makers_here)
+
+
+def filled(shape, value: float, threads: int = 1) -> np.ndarray:
+    """A new float32 array of `value`, written (its pages made resident) by up to `threads`
+    threads: set-up work that would otherwise land in the first step."""
+    a = np.empty(shape, dtype=np.float32)
+    flat = a.reshape(-1)
+    piece = 1 << 22
+    parts = [flat[i:i + piece] for i in range(0, flat.size, piece)]
+    if threads > 1 and len(parts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(threads, len(parts))) as pool:
+            list(pool.map(lambda p: p.fill(value), parts))
+    else:
+        flat.fill(value)
+    return a
