@@ -27,7 +27,7 @@ class BatchPoint(Decomposition):
         self.scatter = self.data == "scatter"
         self.x_t = MPI.FLOAT.Create_contiguous(wl.image_elems).Commit()
         self.y_t = MPI.FLOAT.Create_contiguous(wl.out_image_elems).Commit()
-        threads = setup.data_threads(comm, 1 if self.scatter else self.size)
+        self.threads = threads = setup.data_threads(comm, 1 if self.scatter else self.size)
 
         # whole-batch buffers on rank 0 (scatter placement only); rank 0's own shard is the
         # first `n` images of them (MPI_IN_PLACE at the root), so it holds no other copy.
@@ -142,7 +142,7 @@ class BatchPoint(Decomposition):
             if not self.root:
                 return []
             a = self.y_full if self.pass_ == "forward" else self.dx_full
-            return [(0, wl.batch, 0, a.shape[2], a.sum(axis=3, dtype=np.float64))]
+            return [(0, wl.batch, 0, a.shape[2], setup.row_sums(a, self.threads))]
         a = self.y if self.fwd else self.dx
         return [(self.start, self.start + self.n, 0, a.shape[2], a.sum(axis=3, dtype=np.float64))]
 

@@ -6,7 +6,8 @@ the batch (or to sum it) takes a core from it, which on an oversubscribed node m
 set-up time. :func:`idle_barrier` waits with a non-blocking barrier and short sleeps instead.
 It is used only outside the timed steps, so what is measured does not change.
 :func:`filled` writes a new buffer with several threads, so its first touch (slow on a
-virtual machine) is set-up, not part of the warm-up.
+virtual machine) is set-up, not part of the warm-up; :func:`row_sums` sums rank 0's gathered
+batch with them for verification.
 """
 from __future__ import annotations
 
@@ -59,3 +60,17 @@ def filled(shape, value: float, threads: int = 1) -> np.ndarray:
     else:
         flat.fill(value)
     return a
+
+
+def row_sums(a: np.ndarray, threads: int = 1) -> np.ndarray:
+    """a.sum(axis=3, dtype=float64) of an (images, channels, rows, columns) array, the images
+    shared among up to `threads` threads (the same sums: each row is summed alone)."""
+    out = np.empty(a.shape[:3], dtype=np.float64)
+    parts = [slice(i, i + 1) for i in range(a.shape[0])]
+    if threads > 1 and len(parts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(threads, len(parts))) as pool:
+            list(pool.map(lambda s: a[s].sum(axis=3, dtype=np.float64, out=out[s]), parts))
+    else:
+        a.sum(axis=3, dtype=np.float64, out=out)
+    return out

@@ -36,6 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from convbench.workload.spec import Workload
 
 FLOAT_BYTES = 4
+#: what a rank holds besides its workload buffers: Python, numpy, mpi4py and MPI (rss_base_mb,
+#: 44-47 MiB with MPICH here) and what making data and the kernel's scratch add (7-9 MiB),
+#: rounded up; the memory check before launch adds it to held_bytes for every rank
+RANK_BASE_BYTES = 64 * 2**20
 
 
 # ---- the kernel -----------------------------------------------------------------------------

@@ -18,3 +18,10 @@ def test_filled_writes_every_element(shape, threads):
 
 def test_cores_is_positive():
     assert setup.cores() >= 1
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_row_sums_are_numpys_whatever_the_threads(threads):
+    a = np.random.default_rng(0).standard_normal((5, 2, 3, 70)).astype(np.float32)
+    np.testing.assert_array_equal(setup.row_sums(a, threads), a.sum(axis=3, dtype=np.float64))
+    assert setup.row_sums(a[:0], threads).shape == (0, 2, 3)
