@@ -66,7 +66,8 @@ def row_sums(a: np.ndarray, threads: int = 1) -> np.ndarray:
     """a.sum(axis=3, dtype=float64) of an (images, channels, rows, columns) array, the images
     shared among up to `threads` threads (the same sums: each row is summed alone)."""
     out = np.empty(a.shape[:3], dtype=np.float64)
-    parts = [slice(i, i + 1) for i in range(a.shape[0])]
+    per = max(1, (1 << 22) // max(1, a[0].size if len(a) else 1))  # images per piece: ~16 MB
+    parts = [slice(i, i + per) for i in range(0, a.shape[0], per)]
     if threads > 1 and len(parts) > 1:
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(min(threads, len(parts))) as pool:
