@@ -1,9 +1,16 @@
-"""The fixed cost of one sweep point, per MPI: from starting mpiexec until every rank has
-Python, numpy, the kernel and MPI ready (convbench's launch_s), on the tiny workload. The MPIs
-run side by side, interleaved, each with the Python installed next to its mpiexec (mpi4py must
-load that MPI's library), and the script prints medians.
+"""The fixed cost of one sweep point beside its floor, per MPI, interleaved.
+
+The floor: mpiexec starting P ranks that import only mpi4py and numpy and meet at a barrier,
+timed end to end (from starting mpiexec until it exits). convbench's fixed cost: a point of the
+tiny workload (1 repeat, no warm-up), whose launch_s (mpiexec started -> every rank has Python,
+its imports and MPI) and write_s (rank 0's result, finalisation, exit) are what a point costs
+beyond its data, steps and verification; wall_s is the whole point, end to end. Every MPI, P
+and kind is measured in turn, round after round, so drift hits them alike; the script prints
+medians. Each MPI runs with the Python installed next to its mpiexec (mpi4py must load that
+MPI's library).
 
     python benchmarks/launch_cost.py                        # the mpiexec convbench finds
+    python benchmarks/launch_cost.py --procs 1,2,4 --points 7
     python benchmarks/launch_cost.py --mpiexec VENV_A/bin/mpiexec --mpiexec VENV_B/bin/mpiexec
 """
 from __future__ import annotations
@@ -15,20 +22,40 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+from convbench.core import host
 from convbench.engine import launcher
 
 SRC = Path(__file__).resolve().parent.parent
+#: what a rank of the floor runs: the least a Python MPI rank with numpy does
+FLOOR = "from mpi4py import MPI; import numpy; MPI.COMM_WORLD.Barrier()"
+
+
+def _python(mpiexec: str) -> str:
+    py = Path(mpiexec).parent / "python"
+    return str(py) if py.exists() else sys.executable
+
+
+def floor(mpi: launcher.Launcher, procs: int) -> float:
+    """Seconds from starting mpiexec until it exits, ranks doing FLOOR."""
+    argv = mpi.command(procs, [_python(mpi.path), "-c", FLOOR],
+                       oversubscribe=procs > host.core_count())
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, env={**os.environ, **mpi.env()}, capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL)
+    if p.returncode != 0:
+        raise SystemExit(f"{mpi.path}: the floor failed: {p.stderr.strip()[-300:]}")
+    return time.perf_counter() - t0
 
 
 def one_sweep(mpiexec: str, procs: str, out: str) -> list[dict]:
-    py = Path(mpiexec).parent / "python"
-    py = str(py) if py.exists() else sys.executable
     env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     before = set(Path(out).iterdir())
-    p = subprocess.run([py, "-m", "convbench", "strong", "--preset", "tiny", "--procs", procs,
-                        "--repeats", "1", "--warmup", "0", "--out", out, "--mpiexec", mpiexec],
+    p = subprocess.run([_python(mpiexec), "-m", "convbench", "strong", "--preset", "tiny",
+                        "--procs", procs, "--repeats", "1", "--warmup", "0", "--out", out,
+                        "--mpiexec", mpiexec],
                        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     if p.returncode != 0:
         raise SystemExit(f"{mpiexec}: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}")
@@ -40,23 +67,36 @@ def one_sweep(mpiexec: str, procs: str, out: str) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mpiexec", action="append", help="an mpiexec to measure (repeatable)")
-    ap.add_argument("--procs", default="1,2", help="rank counts (default 1,2)")
-    ap.add_argument("--points", type=int, default=5, help="launches per MPI and P (default 5)")
+    ap.add_argument("--procs", default="1,2,4", help="rank counts (default 1,2,4)")
+    ap.add_argument("--points", type=int, default=5, help="rounds per MPI and P (default 5)")
     args = ap.parse_args()
     mpis = [launcher.detect(launcher.find_mpiexec(p)) for p in (args.mpiexec or [None])]
-    launch: dict = {}
+    procs = [int(p) for p in args.procs.split(",")]
+    got: dict = {}          # (mpi path, P, kind) -> seconds
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.points):
-            for m in mpis:                   # interleaved, so drift hits every MPI alike
+            for m in mpis:                   # interleaved: floor, then convbench, each round
+                for p in procs:
+                    got.setdefault((m.path, p, "floor"), []).append(floor(m, p))
                 for r in one_sweep(m.path, args.procs, out):
-                    launch.setdefault((m.path, int(r["procs"])), []).append(float(r["launch_s"]))
-    print(f"{'MPI':<40} {'P':>3} {'launch_s median':>16} {'min':>7} {'max':>7}")
+                    p = int(r["procs"])
+                    launch, write = float(r["launch_s"]), float(r["write_s"])
+                    got.setdefault((m.path, p, "launch"), []).append(launch)
+                    got.setdefault((m.path, p, "fixed"), []).append(launch + write)
+                    got.setdefault((m.path, p, "wall"), []).append(float(r["wall_s"]))
+    med = {k: statistics.median(v) for k, v in got.items()}
+    print(f"{'MPI':<32} {'P':>3} {'floor s':>8} {'launch_s':>9} {'launch+write':>13} "
+          f"{'vs floor':>9} {'point wall_s':>13}")
     for m in mpis:
-        for (path, p), v in sorted(launch.items()):
-            if path == m.path:
-                print(f"{(m.vendor + ', ' + m.version)[:40]:<40} {p:>3} {statistics.median(v):>16.3f} "
-                      f"{min(v):>7.3f} {max(v):>7.3f}")
-    print(f"({args.points} launches each, tiny workload, interleaved)")
+        for p in procs:
+            k = (m.path, p)
+            fl, fixed = med[(*k, "floor")], med[(*k, "fixed")]
+            print(f"{(m.vendor + ', ' + m.version)[:32]:<32} {p:>3} {fl:>8.3f} "
+                  f"{med[(*k, 'launch')]:>9.3f} {fixed:>13.3f} {fixed / fl - 1:>+9.0%} "
+                  f"{med[(*k, 'wall')]:>13.3f}")
+    print(f"(medians of {args.points} rounds, interleaved; floor: mpiexec + ranks importing "
+          "mpi4py and numpy meeting at a barrier, end to end; convbench: the tiny workload, "
+          "1 repeat, no warm-up)")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class SweepOptions:
     preset: Annotated[Optional[str], typer.Option(help="Workload preset: fat, light, resnet, tiny (configs/).")] = None
     config: Annotated[Optional[Path], typer.Option(help="Workload TOML file (same keys as configs/*.toml); excludes --preset.")] = None
     pass_: Annotated[str, typer.Option("--pass", help="forward | backward | train (forward + backward + Allreduce of the weight gradient).")] = Measured.pass_
-    data: Annotated[str, typer.Option(help="scatter: rank 0 holds the batch and Scatterv/Gatherv it (the original experiment); local: each rank makes its own shard.")] = Measured.data
+    data: Annotated[Optional[str], typer.Option(help=f"scatter: rank 0 holds the batch and Scatterv/Gatherv it (the original experiment); local: each rank makes its own shard. [default: {Measured.data}; local with --decomp spatial]", show_default=False)] = None
     repeats: Annotated[int, typer.Option(help="Timed repeats per point; the point's time is their median.")] = Policy.repeats
     warmup: Annotated[int, typer.Option(help="Untimed warm-up repeats per point.")] = Policy.warmup
     out: Annotated[Path, typer.Option(help="Directory that receives one new sub-directory per sweep.")] = Path(SweepPlan.out)
@@ -81,7 +81,8 @@ class SweepOptions:
             mpi_args = tuple(shlex.split(self.mpi_args))
         except ValueError as e:
             raise UsageError(f"--mpi-args cannot be split: {e}") from None
-        measured = Measured(workload, pass_=self.pass_, data=self.data, decomp=self.decomp,
+        data = self.data or ("local" if self.decomp == "spatial" else Measured.data)
+        measured = Measured(workload, pass_=self.pass_, data=data, decomp=self.decomp,
                             backend=self.backend, images=_path_or_none(self.images))
         placement = Placement(procs, launcher=self.launcher, mpiexec=self.mpiexec,
                               mpi_args=mpi_args, hostfile=_path_or_none(self.hostfile),

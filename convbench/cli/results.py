@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from convbench.core.errors import UsageError
+
 from convbench.cli.common import (SweepPath, TableFormat, app, cli_errors, fail, out_console,
                                   warn)
 
@@ -28,20 +30,38 @@ def plot(
         typer.echo(str(f))
 
 
+#: report's and model's PATH: a sweep, a directory of sweeps, or results/
+SweepsPath = Annotated[Optional[Path], typer.Argument(
+    help="A sweep's results directory, or a directory of sweeps (every sweep in it, oldest "
+         "first) [default: results]", show_default=False)]
+
+
+def _each_sweep(path: Optional[Path]):
+    """The sweeps PATH names (warning about the unreadable ones)."""
+    from convbench.reporting import sweeps
+    found, skipped = sweeps.find(path)
+    for line in skipped:
+        warn(line)
+    return found
+
+
 @app.command()
 @cli_errors
 def report(
-    path: SweepPath,
+    path: SweepsPath = None,
     fmt: TableFormat = "markdown",
 ) -> None:
     """The original report's table of a sweep (time, memory per rank and in total, output shape,
-    speedup, efficiency, Karp-Flatt serial fraction, compute/communication, verified, status)."""
-    from convbench.results import store
+    speedup, efficiency, Karp-Flatt serial fraction, compute/communication, verified, status),
+    and where each point's wall time went."""
     from convbench.reporting import tables
-    sweep = store.load(path)
-    typer.echo(tables.render_report(sweep, tables.check_format(fmt)), nl=False)
-    for w in sweep.warnings:
-        warn(w)
+    tables.check_format(fmt)
+    found = _each_sweep(path)
+    rendered = [(s.path.name, tables.render_report(s, fmt)) for s in found]
+    typer.echo(tables.render_many(rendered, fmt), nl=False)
+    for sweep in found:
+        for w in sweep.warnings:
+            warn(w)
 
 
 @app.command()
@@ -67,7 +87,7 @@ def compare(
 @app.command()
 @cli_errors
 def model(
-    path: SweepPath,
+    path: SweepsPath = None,
     procs: Annotated[Optional[str], typer.Option("--procs", "-p", help="Comma-separated P to predict, e.g. 16,32,64 (default 1,2,4,...,1024); the measured P are always listed.")] = None,
     fit_up_to: Annotated[Optional[int], typer.Option(help="Fit only the points with P <= this (e.g. 1): the larger measured P are then predicted beside their measurement.")] = None,
     include_oversubscribed: Annotated[bool, typer.Option(help="Fit oversubscribed points too (by default they are shown, not fitted: they measure contention).")] = False,
@@ -80,16 +100,26 @@ def model(
     from convbench.engine.plan import parse_procs
     from convbench.reporting import stats
     from convbench.reporting import scaling as model_mod
-    from convbench.results import store
     from convbench.reporting import tables
     tables.check_format(fmt)
     predict = parse_procs(procs) if procs is not None else model_mod.DEFAULT_PROCS
-    sweep = store.load(path)
-    fitted = model_mod.build(sweep, predict, fit_up_to, include_oversubscribed, network)
-    ctx = stats.sweep_context(sweep.manifest, sweep.path.name)
-    typer.echo(tables.render_model(fitted, ctx, fmt), nl=False)
-    for w in sweep.warnings:
-        warn(w)
+    rendered, found = [], _each_sweep(path)
+    for sweep in found:
+        try:
+            fitted = model_mod.build(sweep, predict, fit_up_to, include_oversubscribed, network)
+        except UsageError as e:
+            if len(found) == 1:
+                raise
+            warn(f"skipped {sweep.path.name}: {e}")     # e.g. a single-point run in the folder
+            continue
+        ctx = stats.sweep_context(sweep.manifest, sweep.path.name)
+        rendered.append((sweep.path.name, tables.render_model(fitted, ctx, fmt)))
+    if not rendered:
+        fail(f"no sweep in {path or 'results'} can be modelled (see the lines above)", 2)
+    typer.echo(tables.render_many(rendered, fmt), nl=False)
+    for sweep in found:
+        for w in sweep.warnings:
+            warn(w)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from convbench.core import host
 from convbench.core.errors import UsageError
 from convbench.engine import launcher as launch
 from convbench.engine.plan import MODES, Measured, Placement, Policy, SweepPlan
+from convbench.workload import cost
 from convbench.workload.spec import DATA_MODES, PASSES, Workload
 
 LAUNCHERS = ("mpiexec", "slurm")
@@ -99,7 +100,7 @@ def check_memory(m: Measured, points: list[tuple[int, Workload]], *, spread: boo
             need = wl.memory_per_rank(m.pass_, m.data, p)[0]
         else:
             need = wl.memory_total(m.pass_, m.data, p)
-        need += p * 80 * 2**20      # each rank's Python, numpy and MPI
+        need += (1 if spread else p) * cost.RANK_BASE_BYTES    # Python, numpy, MPI
         if need > 0.9 * avail:
             raise UsageError(
                 f"P={p} needs about {need / 2**30:.1f} GiB ({wl.describe()}, {m.pass_}, "

@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.markup import escape
 from rich.table import Table
 
+from convbench.results.records import STAGES
+
 
 def _num(v, fmt: str, dash: str = "-") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -58,6 +60,20 @@ def summary_table(rows: list[dict], title: str = "") -> Table:
     return t
 
 
+#: the short names of the stages of a point's wall time (records.STAGES), in order
+STAGE_NAMES = dict(zip(STAGES, ("launch", "data", "warm-up", "repeats", "verify", "write"),
+                       strict=True))
+
+
+def stages_line(row: dict) -> str:
+    """'wall 4.12 s = launch 0.38 + data 1.02 + ...' from a summary row; '' if not measured."""
+    wall = row.get("wall_s")
+    if wall is None or (isinstance(wall, float) and math.isnan(wall)):
+        return ""
+    parts = [f"{name} {_num(row.get(k), '.2f')}" for k, name in STAGE_NAMES.items()]
+    return f"wall {wall:.2f} s = " + " + ".join(parts)
+
+
 class LiveProgress:
     """A rich progress bar over the points of a sweep, with a line per finished point."""
 
@@ -93,6 +109,9 @@ class LiveProgress:
                                f"{_num(row.get('speedup'), '.2f')}, verified")
         else:
             self.console.print(f"  [red]P={row['procs']}: failed: {escape(str(row.get('reason', '')))}[/red]")
+        line = stages_line(row)
+        if line:
+            self.console.print(f"    [dim]{escape(line)}[/dim]")
 
     def point_kept(self, row: dict) -> None:
         self.progress.advance(self.task)

@@ -9,6 +9,7 @@ import json
 import math
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,12 @@ from convbench.results.records import PointRow, PointSpec, RankResult, RankRow
 from convbench.results.store import point_dir, write_json
 from convbench.workload import cost
 
-__all__ = ["PointSpec", "PointOutcome", "run", "collect", "explain"]
+__all__ = ["PointSpec", "PointOutcome", "run", "collect", "explain", "stage_times"]
+
+
+def stage_times(row: dict) -> dict:
+    """Where a point's wall time went (records.STAGES and wall_s): what the manifest keeps."""
+    return {k: row.get(k) for k in (*records.STAGES, "wall_s")}
 
 
 @dataclass
@@ -73,6 +79,7 @@ def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
     ranks_env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                  **mpi.env(), **(env or {})}
     outcome = launch.execute(argv, env=ranks_env, log_path=log_path, timeout=timeout)
+    ended_at = time.time()
 
     result: dict = {}
     reason = outcome.reason()
@@ -85,7 +92,7 @@ def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
         tail = outcome.log_tail or launch.tail(log_path)    # mpiexec may exit 0 and say why
         reason += f"; {hosts.clue(tail)}{explain(tail)} (log: {log_path})"
     return collect(spec, result, mode=mode, oversubscribed=oversubscribe,
-                   started_at=outcome.started_at, failure=reason)
+                   started_at=outcome.started_at, ended_at=ended_at, failure=reason)
 
 
 _NOISE = re.compile(r"^[=\s]*$|^=|FAQ page|typically refers|YOU CAN IGNORE|^-+$|^\$ ")
@@ -114,11 +121,13 @@ def explain(tail: list[str]) -> str:
 
 
 def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,
-            started_at: float, failure: str = "") -> PointOutcome:
-    """Rows from rank 0's result (or a failed row where there is none)."""
+            started_at: float, ended_at: float = math.nan,
+            failure: str = "") -> PointOutcome:
+    """Rows from rank 0's result (or a failed row where there is none). started_at and
+    ended_at: time.time() when mpiexec was started and when it had exited."""
     wl = spec.workload
     row = PointRow(
-        mode=mode, pass_=spec.pass_, data=spec.data, procs=spec.procs, batch=wl.batch,
+        wall_s=ended_at - started_at, mode=mode, pass_=spec.pass_, data=spec.data, procs=spec.procs, batch=wl.batch,
         images_per_rank=-(-wl.batch // spec.procs), repeats=spec.repeats,
         output_shape="x".join(map(str, wl.output_shape())), oversubscribed=oversubscribed,
         verified=False, status="failed", reason=failure)
@@ -156,6 +165,9 @@ def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,
     # the fixed cost of a point: from starting mpiexec until every rank has Python, its imports
     # and MPI ready (the worker's first barrier)
     row.launch_s = res.ready_at - started_at
+    row.data_s, row.warmup_s, row.repeats_s = res.data_s, res.warmup_s, res.repeats_s
+    row.verify_s = res.verify_s
+    row.write_s = ended_at - res.done_at
     row.verified = good
     row.status = "ok" if good or not spec.verify else "failed"
     row.reason = "; ".join(errors[:3]) if errors else ""

@@ -306,6 +306,7 @@ def _execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Pat
             outcomes[p] = o
             add_roofline(o.row, wl, plan.measured.pass_, pl, manifest.get("roofline"))
             record_hosts(manifest, p, o.result.get("ranks", []))
+            manifest.setdefault("point_times", {})[str(p)] = pt.stage_times(o.row)
             session["points_run"].append(p)
             if o.result.get("mpi_library") and not manifest["mpi"].get("library"):
                 manifest["mpi"]["library"] = o.result["mpi_library"]

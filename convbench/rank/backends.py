@@ -41,8 +41,9 @@ class Backend:
 
 
 def input_images(images_dir: str | None, wl: Workload, start: int, count: int,
-                 out=None) -> np.ndarray:
-    """Images [start, start + count) of the batch: synthetic, or from --images DIR."""
+                 out=None, threads: int = 1) -> np.ndarray:
+    """Images [start, start + count) of the batch: synthetic (made by `threads` threads), or
+    from --images DIR."""
     if images_dir:
         from convbench.workload import images
         batch = images.load_batch(images_dir, start, count, wl.c_in, wl.height, wl.width)
@@ -50,7 +51,8 @@ def input_images(images_dir: str | None, wl: Workload, start: int, count: int,
             return batch
         out[...] = batch
         return out
-    return datagen.images(wl.seed, datagen.INPUT, start, count, wl.input_shape()[1:], out=out)
+    return datagen.images(wl.seed, datagen.INPUT, start, count, wl.input_shape()[1:], out=out,
+                          threads=threads)
 
 
 def input_rows(images_dir: str | None, wl: Workload, row0: int, row1: int, start: int = 0,

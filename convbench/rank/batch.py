@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from convbench.rank import setup
 from convbench.rank.backends import input_images
 from convbench.rank.step import Decomposition
 from convbench.rank.verify import check_sample
@@ -26,37 +27,54 @@ class BatchPoint(Decomposition):
         self.scatter = self.data == "scatter"
         self.x_t = MPI.FLOAT.Create_contiguous(wl.image_elems).Commit()
         self.y_t = MPI.FLOAT.Create_contiguous(wl.out_image_elems).Commit()
-        nan = np.float32("nan")
+        self.threads = threads = setup.data_threads(comm, 1 if self.scatter else self.size)
 
-        # whole-batch buffers on rank 0 (scatter placement only)
+        # whole-batch buffers on rank 0 (scatter placement only); rank 0's own shard is the
+        # first `n` images of them (MPI_IN_PLACE at the root), so it holds no other copy.
+        # Every buffer is written here, in the set-up (each step fills the outputs with NaN
+        # again before it runs).
         self.x_full = self.dy_full = self.y_full = self.dx_full = None
         if self.scatter and self.root:
-            self.x_full = input_images(spec.images, wl, 0, wl.batch)
+            self.x_full = input_images(spec.images, wl, 0, wl.batch, threads=threads)
             if self.bwd:
                 self.dy_full = datagen.images(wl.seed, datagen.GRAD_OUTPUT, 0, wl.batch,
-                                              wl.output_shape()[1:])
+                                              wl.output_shape()[1:], threads=threads)
             if self.pass_ == "forward":
-                self.y_full = np.full(wl.output_shape(), nan, dtype=np.float32)
+                self.y_full = setup.filled(wl.output_shape(), np.nan, threads)
             if self.pass_ == "backward":
-                self.dx_full = np.full(wl.input_shape(), nan, dtype=np.float32)
+                self.dx_full = setup.filled(wl.input_shape(), np.nan, threads)
 
         n = self.n
-        if self.scatter:
-            self.x = np.zeros(wl.input_shape(n), dtype=np.float32)
-            self.dy = np.zeros(wl.output_shape(n), dtype=np.float32) if self.bwd else None
+        if self.scatter and self.root:
+            self.x = self.x_full[:n]
+            self.dy = self.dy_full[:n] if self.bwd else None
+        elif self.scatter:      # written now, while rank 0 makes the batch
+            self.x = setup.filled(wl.input_shape(n), 0.0)
+            self.dy = setup.filled(wl.output_shape(n), 0.0) if self.bwd else None
         else:
-            self.x = input_images(spec.images, wl, self.start, n)
+            self.x = input_images(spec.images, wl, self.start, n, threads=threads)
             self.dy = (datagen.images(wl.seed, datagen.GRAD_OUTPUT, self.start, n,
-                                      wl.output_shape()[1:]) if self.bwd else None)
-        self.y = np.full(wl.output_shape(n), nan, dtype=np.float32) if self.fwd else None
-        self.dx = np.full(wl.input_shape(n), nan, dtype=np.float32) if self.bwd else None
+                                      wl.output_shape()[1:], threads=threads)
+                       if self.bwd else None)
+        self.y = self._shard(self.y_full, wl.output_shape(n)) if self.fwd else None
+        self.dx = self._shard(self.dx_full, wl.input_shape(n)) if self.bwd else None
+
+    def _shard(self, full, shape) -> np.ndarray:
+        """This rank's output: its place in the whole-batch array on rank 0, else its own."""
+        if full is not None:
+            return full[:self.n]
+        return np.full(shape, np.nan, dtype=np.float32)
 
     def extent(self) -> dict:
         """This rank's share for its RankReport."""
         return {"start": self.start, "end": self.start + self.n, "images": self.n}
 
     def outputs(self):
-        return [a for a in (self.y, self.dx, self.y_full, self.dx_full) if a is not None]
+        """The arrays a step writes, each once (rank 0's shard lies inside the whole batch)."""
+        full = [a for a in (self.y_full, self.dx_full) if a is not None]
+        own = [a for a, f in ((self.y, self.y_full), (self.dx, self.dx_full))
+               if a is not None and f is None]
+        return full + own
 
     def phases(self):
         out = []
@@ -68,21 +86,26 @@ class BatchPoint(Decomposition):
         return out
 
     def _scatter(self) -> None:
-        c, d = self.counts, self.displs
-        self.comm.Scatterv([self.x_full, c, d, self.x_t] if self.root else None,
-                           [self.x, self.n, self.x_t], root=0)
+        """x (and dY) from rank 0; its own shard stays where it is (MPI_IN_PLACE)."""
+        c, d, IN_PLACE = self.counts, self.displs, self.MPI.IN_PLACE
+        pairs = [(self.x_full, self.x, self.x_t)]
         if self.dy is not None:
-            self.comm.Scatterv([self.dy_full, c, d, self.y_t] if self.root else None,
-                               [self.dy, self.n, self.y_t], root=0)
+            pairs.append((self.dy_full, self.dy, self.y_t))
+        for full, mine, t in pairs:
+            if self.root:
+                self.comm.Scatterv([full, c, d, t], IN_PLACE, root=0)
+            else:
+                self.comm.Scatterv(None, [mine, self.n, t], root=0)
 
     def _gather(self) -> None:
+        """y (forward) or dX (backward) to rank 0, whose own shard is in place already."""
         c, d = self.counts, self.displs
-        if self.pass_ == "forward":
-            self.comm.Gatherv([self.y, self.n, self.y_t],
-                              [self.y_full, c, d, self.y_t] if self.root else None, root=0)
+        full, mine, t = ((self.y_full, self.y, self.y_t) if self.pass_ == "forward"
+                         else (self.dx_full, self.dx, self.x_t))
+        if self.root:
+            self.comm.Gatherv(self.MPI.IN_PLACE, [full, c, d, t], root=0)
         else:
-            self.comm.Gatherv([self.dx, self.n, self.x_t],
-                              [self.dx_full, c, d, self.x_t] if self.root else None, root=0)
+            self.comm.Gatherv([mine, self.n, t], None, root=0)
 
     def _compute(self) -> None:
         n = self.n
@@ -119,7 +142,7 @@ class BatchPoint(Decomposition):
             if not self.root:
                 return []
             a = self.y_full if self.pass_ == "forward" else self.dx_full
-            return [(0, wl.batch, 0, a.shape[2], a.sum(axis=3, dtype=np.float64))]
+            return [(0, wl.batch, 0, a.shape[2], setup.row_sums(a, self.threads))]
         a = self.y if self.fwd else self.dx
         return [(self.start, self.start + self.n, 0, a.shape[2], a.sum(axis=3, dtype=np.float64))]
 

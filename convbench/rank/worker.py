@@ -18,14 +18,20 @@ import sys
 import time
 
 from convbench.core.fsio import atomic_write
-from convbench.rank import faults
-from convbench.rank.batch import BatchPoint
-from convbench.rank.spatial import SpatialPoint
+from convbench.rank import faults, setup
 from convbench.rank.verify import verify
 from convbench.results import records
 from convbench.results.records import PointSpec, RankReport, RankResult
 
-DECOMPOSITIONS = {"batch": BatchPoint, "spatial": SpatialPoint}
+#: decomposition -> its module and class, imported only by the points that use it
+DECOMPOSITIONS = {"batch": ("convbench.rank.batch", "BatchPoint"),
+                  "spatial": ("convbench.rank.spatial", "SpatialPoint")}
+
+
+def _decomposition(name: str):
+    import importlib
+    module, cls = DECOMPOSITIONS[name]
+    return getattr(importlib.import_module(module), cls)
 
 
 def _status_mb(key: str) -> float:
@@ -46,20 +52,27 @@ def run(spec: PointSpec, out_path: str) -> None:
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
-    comm.Barrier()
-    ready_at = time.time()        # every rank has Python, its imports and MPI: launch is over
-    rss_base = _status_mb("VmRSS")
-    setup_t0 = time.perf_counter()
-    skip = faults.maybe_fault(rank, size, "setup")
     if spec.decomp not in DECOMPOSITIONS:
         raise ValueError(f"unknown decomposition {spec.decomp!r}")
-    point = DECOMPOSITIONS[spec.decomp](comm, spec)
+    decomposition = _decomposition(spec.decomp)     # its imports belong to the launch
+    setup.idle_barrier(comm)
+    ready_at = time.time()        # every rank has Python, its imports and MPI: launch is over
+    rss_base = _status_mb("VmRSS")
+    # the stages of the point, on rank 0's clock; each ends at a barrier (or, for the timed
+    # steps, with the step's own barrier), so it lasts until the slowest rank is done
+    t0 = setup_t0 = time.perf_counter()
+    skip = faults.maybe_fault(rank, size, "setup")
+    point = decomposition(comm, spec)
     setup_s = time.perf_counter() - setup_t0
+    setup.idle_barrier(comm)
+    t1 = time.perf_counter()
 
     for _ in range(spec.warmup):
         point.step()
+    t2 = time.perf_counter()
     point.skip = faults.maybe_fault(rank, size, "compute") or skip
     repeats = [point.step() for _ in range(spec.repeats)]
+    t3 = time.perf_counter()
     # the peak of the measured run: read before verification's float64 copies can raise it
     rss_peak = _status_mb("VmHWM")
     check = verify(point)
@@ -70,6 +83,7 @@ def run(spec: PointSpec, out_path: str) -> None:
     ranks = comm.gather(mine, root=0)
     if rank != 0:
         return
+    t4 = time.perf_counter()
     wl = point.wl
     errors = point.coverage_errors(ranks) + check.pop("verify_errors")
     result = RankResult(
@@ -78,7 +92,9 @@ def run(spec: PointSpec, out_path: str) -> None:
         mpi_library=MPI.Get_library_version().strip().splitlines()[0],
         mpi_version="%d.%d" % MPI.Get_version(),
         verified=not errors and spec.verify, verify_errors=errors,
-        idle_ranks=[r.rank for r in ranks if r.images == 0], ranks=ranks, **check)
+        idle_ranks=[r.rank for r in ranks if r.images == 0], ranks=ranks, **check,
+        data_s=t1 - t0, warmup_s=t2 - t1, repeats_s=t3 - t2, verify_s=t4 - t3,
+        done_at=time.time())
     atomic_write(out_path, records.dumps(result.to_json(), indent=None))
 
 

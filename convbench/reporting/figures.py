@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from convbench.core.errors import ConvbenchError, UsageError
+from convbench.core.errors import UsageError
 from convbench.reporting import stats
+from convbench.reporting import sweeps as sweeps_of
 from convbench.reporting.figures_breakdown import (PHASE_HOW, PHASE_NOTE, memory_figure,  # noqa: F401
                                                    phase_bars, phases_figure)
 from convbench.reporting.figures_scaling import (Series, efficiency_figure, fitted_model,  # noqa: F401
@@ -51,25 +52,7 @@ class PlotResult:
 
 def find_sweeps(path: Path) -> tuple[list[results.Sweep], list[str]]:
     """A sweep directory, or a directory of sweeps (unreadable ones skipped with a reason)."""
-    path = Path(path)
-    if results.is_sweep_dir(path) or not path.is_dir():
-        return [results.load(path)], []
-    try:
-        subdirs = sorted(d for d in path.iterdir() if d.is_dir() and results.is_sweep_dir(d))
-    except OSError as e:
-        raise UsageError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
-    if not subdirs:
-        raise UsageError(f"{str(path)!r} is neither a convbench results directory (no "
-                         f"{results.MANIFEST}) nor a directory of sweeps")
-    sweeps, skipped = [], []
-    for d in subdirs:
-        try:
-            sweeps.append(results.load(d))
-        except ConvbenchError as e:
-            skipped.append(f"skipped {d.name}: {e}")
-    if not sweeps:
-        raise UsageError(f"no readable sweep in {str(path)!r}: " + "; ".join(skipped))
-    return sweeps, skipped
+    return sweeps_of.find(path)
 
 
 def _save(fig, path: Path, fmt: str, dpi: int) -> Path:

@@ -37,8 +37,16 @@ REPORT_FIELDS = records.pick(
     records.PointRow,
     "procs", "time_s", "time_min_s", "time_max_s", "mem_per_rank_mb", "mem_total_mb",
     "output_shape", "speedup", "efficiency", "karp_flatt", "compute_s", "comm_s",
-    "verified", "oversubscribed", "status", "reason",
+    "verified", "oversubscribed", "status", "reason", *records.STAGES, "wall_s",
 )
+#: the Markdown table of where each point's wall time went
+STAGES_HEADER = ("# Processes", "Wall (s)", "Launch", "Data", "Warm-up", "Repeats", "Verify",
+                 "Write")
+STAGES_NOTE = (
+    "Wall: from starting mpiexec until it exited, in seconds; Launch: until every rank had "
+    "Python, its imports and MPI; Data: until every rank had its input and buffers; Warm-up "
+    "and Repeats: the untimed and the timed steps; Verify: coverage, finiteness, checksum and "
+    "the reference check; Write: rank 0's result, MPI's finalisation and the ranks' exit.")
 #: ranks listed one by one in the Markdown memory column; above, rank 0 and the others' range
 MAX_RANKS_LISTED = 8
 
@@ -176,6 +184,13 @@ def report_markdown(sweep: Sweep) -> str:
     lines = [f"### {ctx.title}", "", ctx.caption, ""]
     lines += _md_table(REPORT_HEADER, "rrrlrlrrrrrcl", body)
     lines += ["", PRECISION_NOTE]
+    timed = [r for r in rows if not _nan(r["wall_s"])]
+    if timed:           # sweeps written before the stages were recorded have none
+        lines += ["", "Where each point's wall time went (s):", ""]
+        lines += _md_table(STAGES_HEADER, "rrrrrrrr", [
+            (str(r["procs"]), *(fmt_fixed(r[k], 2) for k in ("wall_s", *records.STAGES)))
+            for r in timed])
+        lines += ["", STAGES_NOTE]
     if ctx.mode == "weak":
         lines.append("")
         lines.append("Weak scaling: Speedup is the scaled speedup P T(P0) / T(P), Efficiency "
@@ -199,6 +214,26 @@ def report_json(sweep: Sweep) -> str:
 
 def render_report(sweep: Sweep, fmt: str = "markdown") -> str:
     return {"markdown": report_markdown, "csv": report_csv, "json": report_json}[check_format(fmt)](sweep)
+
+
+def render_many(rendered: list[tuple[str, str]], fmt: str) -> str:
+    """Several sweeps' tables, oldest first, from (sweep name, that sweep's rendering in fmt):
+    Markdown one after another; CSV one table with a first column naming the sweep; JSON a
+    list. One sweep is its own rendering."""
+    if len(rendered) == 1:
+        return rendered[0][1]
+    if fmt == "markdown":
+        return "\n".join(text for _, text in rendered)
+    if fmt == "json":
+        items = [{"name": name, **json.loads(text)} for name, text in rendered]
+        return json.dumps(items, indent=2) + "\n"
+    out = []
+    for i, (name, text) in enumerate(rendered):
+        rows = list(csv.reader(io.StringIO(text)))
+        out += ([["sweep", *rows[0]]] if i == 0 else []) + [[name, *r] for r in rows[1:]]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(out)
+    return buf.getvalue()
 
 
 # ---- the comparison of two sweeps -------------------------------------------------------------

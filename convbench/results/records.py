@@ -107,6 +107,13 @@ class RankResult(Record):
     db_checksum: float | None = None
     dw: list[float] | None = None       # the whole-batch weight gradient (small layers)
     db: list[float] | None = None
+    # where the point's wall time went on the ranks (rank 0's wall clock, stages between
+    # barriers): see STAGES
+    data_s: float = NAN         # every rank ready -> every rank has its data and buffers
+    warmup_s: float = NAN       # the warm-up steps
+    repeats_s: float = NAN      # the timed repeats, barriers between them included
+    verify_s: float = NAN       # verification and the gather of the ranks' reports
+    done_at: float = NAN        # time.time() on rank 0 just before it writes OUT
 
 
 # ---- the two tables ----------------------------------------------------------------------------
@@ -169,9 +176,30 @@ class PointRow(Record):
     idle_ranks: list[int] = field(default_factory=list)
     hosts: int | None = None
     launch_s: float = NAN
+    data_s: float = NAN
+    warmup_s: float = NAN
+    repeats_s: float = NAN
+    verify_s: float = NAN
+    write_s: float = NAN
+    wall_s: float = NAN
     verified: bool = False
     status: str = "failed"
     reason: str = ""
+
+
+#: where a point's wall time goes, in order (PointRow columns, seconds; their sum is wall_s up to
+#: the engine's own bookkeeping): launch (mpiexec started -> every rank has Python, its imports
+#: and MPI), data (-> every rank has its input and buffers), warm-up, the timed repeats,
+#: verification, write (rank 0 writes its result, the ranks finalise MPI and exit)
+STAGES = ("launch_s", "data_s", "warmup_s", "repeats_s", "verify_s", "write_s")
+#: columns added to summary.csv after schema version 2 was first written: a file without them
+#: loads, with NaN in them (they need no new version: nothing else changed)
+LATER_COLUMNS = {"PointRow": STAGES[1:] + ("wall_s",)}
+
+
+def later_columns(cls) -> tuple[str, ...]:
+    """The columns of a table that an older file of a readable version may lack."""
+    return LATER_COLUMNS.get(cls.__name__, ())
 
 
 # ---- the manifest ------------------------------------------------------------------------------
@@ -197,6 +225,7 @@ class Manifest(Record):
     network: dict | None = None         # the measured network: {"within": .., "between": ..}
     interrupted: bool | None = None
     points_done: list[int] | None = None
+    point_times: dict | None = None     # str(P) -> {stage of STAGES and wall_s: seconds}
     extra: dict = field(default_factory=dict)
 
     #: written even when empty; the fields after these only when set

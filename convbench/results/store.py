@@ -164,10 +164,14 @@ def load(path: str | Path) -> Sweep:
             df = pd.read_csv(f)
         except Exception as e:  # pandas raises several types for bad CSV
             raise UsageError(f"{f} is unreadable or corrupt: {str(e).splitlines()[0]}") from None
-        missing = [c for c in records.columns(record) if c not in df.columns]
+        later = records.later_columns(record)
+        missing = [c for c in records.columns(record) if c not in df.columns and c not in later]
         if missing:
             raise UsageError(f"{f} lacks the column(s) {', '.join(missing)}: not a convbench file "
                              "(or one another convbench version wrote)")
+        for c in later:                 # an older file: these columns did not exist yet
+            if c not in df.columns:
+                df[c] = math.nan
         _check_table(f, df, records.numeric_columns(record))
         tables[name] = df
     if len(tables[SUMMARY]) == 0:

@@ -36,6 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from convbench.workload.spec import Workload
 
 FLOAT_BYTES = 4
+#: what a rank holds besides its workload buffers: Python, numpy, mpi4py and MPI (rss_base_mb,
+#: 44-47 MiB with MPICH here) and what making data and the kernel's scratch add (7-9 MiB),
+#: rounded up; the memory check before launch adds it to held_bytes for every rank
+RANK_BASE_BYTES = 64 * 2**20
 
 
 # ---- the kernel -----------------------------------------------------------------------------
@@ -120,10 +124,13 @@ def _batch_held(wl: "Workload", pass_: str, data: str, procs: int) -> list[int]:
     x, y = wl.image_elems, wl.out_image_elems
     # a shard: x, y (forward); x, dY, dX (backward); x, dY, y, dX (train)
     shard = {"forward": x + y, "backward": x + y + x, "train": x + y + y + x}[pass_]
-    held = [n * shard for n in counts(wl.batch, procs)]
+    n = counts(wl.batch, procs)
+    held = [k * shard for k in n]
     if data == "scatter":
-        # rank 0 also holds the whole batch: x (and dY) it scatters, y or dX it gathers
-        held[0] += wl.batch * {"forward": x + y, "backward": x + y + x, "train": x + y}[pass_]
+        # rank 0 holds the whole batch of x (and dY) it scatters and of y or dX it gathers;
+        # its own shard of those is the first images of them (MPI_IN_PLACE), not a copy
+        full = {"forward": x + y, "backward": x + y + x, "train": x + y}[pass_]
+        held[0] = wl.batch * full + n[0] * (shard - full)
     return held
 
 

@@ -6,9 +6,10 @@ sweep is the same at every P. Values are uniform in [-1, 1).
 
 How: one PCG64 stream per (seed, stream); image i takes the 64-bit draws
 [i * D, (i + 1) * D) with D = ceil(E / 2) for E elements per image (numpy's float32 draws take
-half of a 64-bit draw each). A range of images is one bulk draw after ``advance``; an odd E is
-drawn as E + 1 values per image with the last one dropped. tests/test_datagen.py checks that a
-bulk range equals the images made one by one.
+half of a 64-bit draw each). A range of images is made in pieces of PIECE elements, each drawn
+after ``advance`` and scaled while in cache, by several threads if asked; an odd E is drawn as
+E + 1 values per image with the last one dropped. tests/test_datagen.py checks that a bulk
+range equals the images made one by one, with any number of threads.
 """
 from __future__ import annotations
 
@@ -18,27 +19,57 @@ import numpy as np
 INPUT, GRAD_OUTPUT, WEIGHT, BIAS = 0, 1, 2, 3
 
 
+#: elements made per piece: a piece is drawn, then scaled while it is still in cache
+PIECE = 1 << 20
+
+
 def images(seed: int, stream: int, start: int, count: int, shape: tuple[int, ...],
-           out: np.ndarray | None = None) -> np.ndarray:
-    """Images [start, start + count) of the stream, as a float32 array (count, *shape)."""
+           out: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
+    """Images [start, start + count) of the stream, as a float32 array (count, *shape), made
+    in pieces by up to `threads` threads (the values do not depend on either)."""
     elems = int(np.prod(shape))
     if out is None:
         out = np.empty((count, *shape), dtype=np.float32)
-    if count == 0:
+    if count == 0 or elems == 0:
         return out
-    bitgen = np.random.PCG64(np.random.SeedSequence([seed, stream]))
+    state = np.random.PCG64(np.random.SeedSequence([seed, stream])).state
     per = (elems + 1) // 2                      # 64-bit draws per image
-    bitgen.advance(start * per)
-    gen = np.random.Generator(bitgen)
     flat = out.reshape(count, elems)
     if elems % 2 == 0:
-        gen.random(out=flat.reshape(-1), dtype=np.float32)
+        # the range is one run of draws: element k of it is half of draw start * per + k // 2
+        run = flat.reshape(-1)
+        pieces = [(a, min(a + PIECE, run.size)) for a in range(0, run.size, PIECE)]
+
+        def make(piece):
+            a, b = piece
+            _draw(state, start * per + a // 2, run[a:b])
     else:
-        tmp = gen.random((count, elems + 1), dtype=np.float32)
-        flat[...] = tmp[:, :elems]
-    flat *= 2.0
-    flat -= 1.0
+        # an odd image is drawn as elems + 1 values with the last one dropped
+        pieces = list(range(count))
+
+        def make(i):
+            tmp = np.empty(elems + 1, dtype=np.float32)
+            _draw(state, (start + i) * per, tmp)
+            flat[i] = tmp[:elems]
+    if threads > 1 and len(pieces) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(threads, len(pieces))) as pool:
+            list(pool.map(make, pieces))      # numpy draws and scales without the GIL
+    else:
+        for piece in pieces:
+            make(piece)
     return out
+
+
+def _draw(state: dict, skip: int, out: np.ndarray) -> None:
+    """out (float32, 1-d, even length or the whole image) = uniform [-1, 1) values from the
+    stream whose state is `state`, `skip` 64-bit draws on."""
+    bitgen = np.random.PCG64()
+    bitgen.state = state
+    bitgen.advance(skip)
+    np.random.Generator(bitgen).random(out=out, dtype=np.float32)
+    out *= 2.0
+    out -= 1.0
 
 
 def weights(seed: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

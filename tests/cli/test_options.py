@@ -27,3 +27,12 @@ def test_every_sweep_command_has_the_shared_options_and_its_own():
     assert _options("strong") == SHARED | {"--procs", "-p", "--batch"}
     assert _options("weak") == SHARED | {"--per-rank", "--procs", "-p"}
     assert _options("run") == SHARED - {"--fail-fast"} | {"-n", "--procs", "--batch"}
+
+
+def test_data_defaults_to_scatter_and_to_local_with_the_spatial_decomposition():
+    from convbench.workload.spec import preset
+    wl = preset("tiny")
+    assert SweepOptions().plan("strong", wl, (1, 2)).measured.data == "scatter"
+    assert SweepOptions(decomp="spatial").plan("strong", wl, (1, 2)).measured.data == "local"
+    explicit = SweepOptions(decomp="spatial", data="scatter").plan("strong", wl, (1, 2))
+    assert explicit.measured.data == "scatter"      # kept, and refused by the checks

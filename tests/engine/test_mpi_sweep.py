@@ -12,6 +12,7 @@ from convbench.workload import datagen
 from convbench import kernel
 from convbench.engine import launcher
 from convbench.engine import sweep
+from convbench.results import records
 from convbench.workload.spec import preset
 
 pytestmark = pytest.mark.mpi
@@ -49,6 +50,13 @@ def test_strong_sweep_files_checksums_and_coverage(tmp_path, pass_, data):
         assert float(r["mem_total_mb"]) == pytest.approx(sum(map(float, r["mem_per_rank_mb"].split())), abs=0.1)
     # the output checksum is the same at every P (image i depends on (seed, i) alone)
     assert len({r["checksum"] for r in summary}) == 1
+    # where each point's wall time went: every stage measured, together within the wall time
+    for r in summary:
+        stages = [float(r[k]) for k in records.STAGES]
+        assert min(stages) >= 0 and float(r["repeats_s"]) > 0 and float(r["data_s"]) > 0
+        assert sum(stages) <= float(r["wall_s"]) * 1.001 + 1e-3
+        assert sum(stages) >= 0.5 * float(r["wall_s"])
+        assert manifest["point_times"][r["procs"]]["wall_s"] == pytest.approx(float(r["wall_s"]))
 
     ranks = read_csv(d / "ranks.csv")
     assert len(ranks) == 2 * (1 + 2 + 4)           # repeats x ranks

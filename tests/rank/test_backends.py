@@ -81,7 +81,9 @@ def test_bad_backend_images_and_threads_are_refused(tmp_path):
     assert_clean_error(invoke("strong", "--decomp", "diagonal"), 2, "--decomp must be one of")
     assert_clean_error(invoke("strong", "--images", str(tmp_path / "none")), 2, "does not exist")
     assert_clean_error(invoke("strong", "--threads", "0"), 2, "--threads must be")
-    assert_clean_error(invoke("weak", "--decomp", "spatial"), 2, "--data local")
+    # spatial makes its data locally by default; scatter is refused with the reason
+    assert_clean_error(invoke("weak", "--decomp", "spatial", "--data", "scatter"), 2,
+                       "--data local", "each rank makes its own rows")
 
 
 @pytest.mark.mpi

@@ -238,8 +238,14 @@ def test_cli_on_a_real_sweep_predicts_p2_from_p1_beside_the_measurement(tiny_swe
 def test_cli_errors(tmp_path):
     run = build(tmp_path / "run", [point(2, [1.0])], mode="run")
     assert_clean_error(invoke("model", str(run)), 2, "single-point sweep")
-    assert_clean_error(invoke("model", str(tmp_path)), 2, "not a convbench results directory")
+    # a directory of sweeps: the ones that cannot be modelled are skipped, naming why
+    assert_clean_error(invoke("model", str(tmp_path)), 2, "single-point sweep")
+    (tmp_path / "empty").mkdir()
+    assert_clean_error(invoke("model", str(tmp_path / "empty")), 2, "nor a directory of sweeps")
     ok = build(tmp_path / "ok", [point(1, [1.0]), point(2, [0.6])])
+    both = invoke("model", str(tmp_path))
+    assert both.returncode == 0 and both.stdout.count("### scaling model") == 1
+    assert "skipped run: a single-point sweep" in both.stderr
     assert_clean_error(invoke("model", str(ok), "--procs", "1,x"), 2, "--procs")
     assert_clean_error(invoke("model", str(ok), "-f", "xml"), 2, "--format")
 

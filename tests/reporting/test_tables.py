@@ -14,8 +14,16 @@ from convbench.results import store
 from convbench.reporting import tables
 
 
-def parse_markdown_table(text: str) -> list[dict]:
-    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+def parse_markdown_table(text: str, which: int = 0) -> list[dict]:
+    """The rows of the text's `which`-th Markdown table (0: the first)."""
+    tables, lines = [], []
+    for ln in text.splitlines() + [""]:
+        if ln.startswith("|"):
+            lines.append(ln)
+        elif lines:
+            tables.append(lines)
+            lines = []
+    lines = tables[which]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert set(lines[1].replace("|", "").replace(":", "").replace("-", "")) == set()
     return [dict(zip(header, (c.strip() for c in ln.strip().strip("|").split(" | "))))
@@ -167,8 +175,51 @@ def test_broken_directories_raise_one_line_usage_errors(tmp_path):
 def test_cli_errors_are_one_line_exit_2(tmp_path):
     cases = broken_dirs(tmp_path)
     assert_clean_error(invoke("report", str(cases["truncated"][0]), "--format", "csv"), 2, "truncated")
-    assert_clean_error(invoke("report", str(tmp_path)), 2, "not a convbench results directory",
-                       "give one of them")
+    # a directory of sweeps: the readable ones reported, the others named in a warning
+    proc = invoke("report", str(tmp_path))
+    assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stdout.count("### ") == 1 and "skipped truncated" in proc.stderr
+    (tmp_path / "no-sweeps").mkdir()
+    assert_clean_error(invoke("report", str(tmp_path / "no-sweeps")), 2,
+                       "neither a convbench results directory", "nor a directory of sweeps")
     from convbench.core.errors import UsageError
     with pytest.raises(UsageError, match="--format must be one of markdown, csv, json"):
         tables.render_report(store.load(tmp_path / "good"), "xml")
+
+
+def test_report_and_model_read_every_sweep_of_a_directory_oldest_first(tmp_path):
+    """Like plot: a directory of sweeps (names begin with the start time) or, with no
+    argument, results/ in the current directory."""
+    parent = tmp_path / "results"
+    build(parent / "20260101-000000-strong-tiny", [point(1, [1.0]), point(2, [0.6])])
+    build(parent / "20260102-000000-strong-tiny", [point(1, [2.0]), point(2, [1.0])])
+    (parent / "not-a-sweep").mkdir()
+    for args in (("report", str(parent)), ("report",)):
+        proc = invoke(*args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        first, second = proc.stdout.split("### ")[1:]
+        assert parse_markdown_table(first)[0]["Execution Time (max)"] == "1"
+        assert parse_markdown_table(second)[0]["Execution Time (max)"] == "2"
+    rows = list(csv.DictReader(io.StringIO(invoke("report", str(parent), "-f", "csv").stdout)))
+    assert [(r["sweep"][:8], r["procs"]) for r in rows] == [
+        ("20260101", "1"), ("20260101", "2"), ("20260102", "1"), ("20260102", "2")]
+    both = json.loads(invoke("report", str(parent), "-f", "json").stdout)
+    assert [s["name"][:8] for s in both] == ["20260101", "20260102"] and both[1]["points"]
+    model = invoke("model", cwd=tmp_path)
+    assert model.returncode == 0 and model.stdout.count("### scaling model") == 2, model.stdout
+    # no results/ here and no path: one line saying so
+    assert_clean_error(invoke("report", cwd=parent), 2, "./results does not exist")
+    assert_clean_error(invoke("model", cwd=parent), 2, "./results does not exist")
+
+
+@pytest.mark.mpi
+def test_the_stage_table_shows_where_each_points_wall_time_went(tmp_path):
+    text = tables.render_report(store.load(real_sweep()))
+    stages = parse_markdown_table(text, 1)
+    assert [r["# Processes"] for r in stages] == ["1", "2"]
+    for r in stages:
+        parts = [float(r[k]) for k in tables.STAGES_HEADER[2:]]
+        assert min(parts) >= 0 and sum(parts) <= float(r["Wall (s)"]) + 0.035   # 2 decimals
+    # a sweep written before the stages were recorded has no such table
+    old = build(tmp_path / "old", [point(1, [1.0])])
+    assert "wall time went" not in tables.render_report(store.load(old))

@@ -26,9 +26,16 @@ SUMMARY_HEADER = ("mode,pass,data,procs,batch,images_per_rank,repeats,time_s,tim
                   "hosts,launch_s,verified,status,reason")
 
 
+#: the columns summary.csv gained since: where a point's wall time goes (after launch_s)
+STAGE_COLUMNS = "data_s,warmup_s,repeats_s,verify_s,write_s,wall_s"
+
+
 def test_table_columns_are_the_records_fields_and_unchanged():
     assert ",".join(records.columns(RankRow)) == RANKS_HEADER == ",".join(store.RANK_COLUMNS)
-    assert ",".join(records.columns(PointRow)) == SUMMARY_HEADER == ",".join(store.SUMMARY_COLUMNS)
+    now = SUMMARY_HEADER.replace("launch_s,", "launch_s," + STAGE_COLUMNS + ",")
+    assert ",".join(records.columns(PointRow)) == now == ",".join(store.SUMMARY_COLUMNS)
+    assert ",".join(records.later_columns(PointRow)) == STAGE_COLUMNS
+    assert records.STAGES[0] == "launch_s" and set(records.STAGES[1:]) < set(STAGE_COLUMNS.split(","))
     kinds = records.column_kinds(PointRow)
     assert kinds["procs"] is int and kinds["time_s"] is float and kinds["verified"] is bool
     assert kinds["mem_per_rank_mb"] is list and kinds["pass"] is str
@@ -113,6 +120,24 @@ def test_manifests_without_a_version_load_as_version_1(tmp_path):
     assert sweep.manifest["schema_version"] == 1 and sweep.manifest["sweep"]["mode"] == "strong"
 
 
+def test_a_summary_written_before_the_stage_columns_loads_with_nan_in_them(tmp_path):
+    """Version 1 and 2 files have no data_s ... wall_s: they load, the stages unknown."""
+    d = build(tmp_path / "old", [point(1, [1.0]), point(2, [0.6])])
+    rows = (d / store.SUMMARY).read_text().splitlines()
+    cols = rows[0].split(",")
+    keep = [i for i, c in enumerate(cols) if c not in STAGE_COLUMNS.split(",")]
+    old = [",".join(r.split(",")[i] for i in keep) for r in rows]   # no commas inside cells
+    assert old[0] == SUMMARY_HEADER
+    (d / store.SUMMARY).write_text("\n".join(old) + "\n")
+    sweep = store.load(d)
+    assert sweep.summary["wall_s"].isna().all() and sweep.summary["data_s"].isna().all()
+    assert list(sweep.summary["procs"]) == [1, 2]
+    # a column of the old layout is still required
+    (d / store.SUMMARY).write_text("\n".join(old).replace(",launch_s,", ",launch,", 1) + "\n")
+    with pytest.raises(UsageError, match="lacks the column.s. launch_s"):
+        store.load(d)
+
+
 def test_a_newer_manifest_is_refused_naming_its_version(tmp_path):
     d = build(tmp_path / "v9", [point(1, [1.0])])
     store.write_json(d / store.MANIFEST, {**manifest(), "schema_version": 9})
@@ -155,7 +180,7 @@ def test_rows_write_through_their_record(tmp_path):
                    time_s=0.5, mem_per_rank_mb=[1.0, 2.5], verified=True, status="ok")
     store.write_csv(tmp_path / "s.csv", [row], store.SUMMARY_COLUMNS)
     header, line = (tmp_path / "s.csv").read_text().splitlines()
-    assert header == SUMMARY_HEADER
+    assert header == SUMMARY_HEADER.replace("launch_s,", "launch_s," + STAGE_COLUMNS + ",")
     values = dict(zip(header.split(","), line.split(",")))
     assert values["pass"] == "forward" and values["time_s"] == "0.5" and values["speedup"] == ""
     assert values["mem_per_rank_mb"] == "1.0 2.5" and values["verified"] == "true"

@@ -90,9 +90,12 @@ def test_byte_counts_are_consistent(wl, pass_, procs):
     assert weights == FLOAT_BYTES * (wl.weight_elems + wl.c_out) * (1 if pass_ == "forward" else 3)
     assert local.total_held_bytes == cost.cost(wl, pass_).total_held_bytes + (procs - 1) * weights
     assert local.rank0_bytes == max(local.held_bytes)       # the first ranks take the extras
-    # scatter: rank 0 also holds the whole batch; the others hold what they do with local data
+    # scatter: rank 0 also holds the rest of the batch (its own shard lies in place inside the
+    # whole batch: MPI_IN_PLACE); the others hold what they do with local data
     full = {"forward": x + y, "backward": 2 * x + y, "train": x + y}[pass_]
-    assert scat.rank0_bytes - local.rank0_bytes == wl.batch * full
+    assert scat.rank0_bytes - local.rank0_bytes == (wl.batch - shards[0]) * full
+    if procs == 1:
+        assert scat.held_bytes == local.held_bytes
     assert scat.held_bytes[1:] == local.held_bytes[1:]
     assert len(spatial.held_bytes) == procs and min(spatial.held_bytes) > 0
 

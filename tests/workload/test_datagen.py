@@ -35,3 +35,25 @@ def test_weights_are_deterministic_and_scaled():
     np.testing.assert_array_equal(b1, b2)
     assert w1.shape == (4, 2, 3, 3) and b1.shape == (4,)
     assert np.abs(w1).max() <= 1 / np.sqrt(18)
+
+
+def _one_draw(seed, stream, start, count, shape):
+    """The definition: images [start, start + count) as one bulk draw of the (seed, stream)
+    PCG64 stream after start * ceil(E / 2) 64-bit draws (odd E: E + 1 per image, last dropped)."""
+    elems = int(np.prod(shape))
+    per = (elems + 1) // 2
+    bitgen = np.random.PCG64(np.random.SeedSequence([seed, stream]))
+    bitgen.advance(start * per)
+    v = np.random.Generator(bitgen).random((count, 2 * per), dtype=np.float32)[:, :elems]
+    return (v * np.float32(2.0) - np.float32(1.0)).reshape(count, *shape)
+
+
+@pytest.mark.parametrize("shape", [(3, 6, 5), (1, 3, 3)])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_pieces_and_threads_give_the_definition(monkeypatch, shape, threads):
+    """Made in pieces (here of 8 elements, across image boundaries) by several threads, the
+    values are those of one bulk draw: the data depend on (seed, i) alone."""
+    monkeypatch.setattr(datagen, "PIECE", 8)
+    got = datagen.images(5, datagen.INPUT, 4, 7, shape, threads=threads)
+    np.testing.assert_array_equal(got, _one_draw(5, datagen.INPUT, 4, 7, shape))
+    np.testing.assert_array_equal(got, datagen.images(5, datagen.INPUT, 4, 7, shape))

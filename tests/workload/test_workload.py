@@ -29,7 +29,10 @@ def test_memory_estimate_scatter_holds_whole_batch_on_rank0():
     r0, r = fat.memory_per_rank("forward", "scatter", 8)
     r0l, rl = fat.memory_per_rank("forward", "local", 8)
     assert r == rl and r0l == rl
-    assert r0 - r == 80 * (3 * 1024 * 1024 + 3 * 1022 * 1022) * 4
+    # rank 0 holds the whole batch of x and y, its own shard inside it (MPI_IN_PLACE)
+    assert r0 - r == (80 - 10) * (3 * 1024 * 1024 + 3 * 1022 * 1022) * 4
+    weights = (3 * 3 * 3 * 3 + 3) * 4
+    assert r0 == 80 * (3 * 1024 * 1024 + 3 * 1022 * 1022) * 4 + weights
     assert fat.memory_total("forward", "local", 8) == 8 * rl
 
 
