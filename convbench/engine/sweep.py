@@ -224,8 +224,17 @@ PATH_MAX = 4096
 
 def check_launch(plan: SweepPlan, mpi: launch.Launcher) -> None:
     """What needs the launcher found: the hostfile in the syntax of the vendor that reads it."""
-    if plan.placement.hostfile:
-        launch.hostfile_slots(plan.placement.hostfile, vendor=mpi.vendor)
+    pl = plan.placement
+    if pl.hostfile:
+        hosts = launch.hostfile_slots(pl.hostfile, vendor=mpi.vendor)
+        # Open MPI's --map-by ppr:N:node places at most N ranks a host and fails a point that
+        # asks for more (MPICH's -ppn cycles over the hosts again): refuse it before a launch
+        most = max(pl.procs)
+        if pl.ppn and mpi.vendor == "Open MPI" and most > pl.ppn * len(hosts):
+            raise UsageError(
+                f"--ppn {pl.ppn} over the {len(hosts)} host(s) of the hostfile places at most "
+                f"{pl.ppn * len(hosts)} ranks with Open MPI, and --procs asks for {most}: raise "
+                "--ppn, add hosts, or leave --ppn out")
 
 
 def _roofline() -> dict | None:

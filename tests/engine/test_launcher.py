@@ -146,3 +146,19 @@ def test_paths_too_long_are_refused_before_anything_is_made(tmp_path):
         sweep.check_room(tmp_path, "n" * 250)
     assert not deep.exists() and list(tmp_path.iterdir()) == []
     sweep.check_room(tmp_path, "tiny")
+
+
+def test_open_mpi_ppn_beyond_the_hosts_is_refused_before_a_launch(tmp_path):
+    # Open MPI's ppr:N:node never places more than N ranks a host (MPICH's -ppn cycles)
+    from convbench.engine import sweep
+    from convbench.workload.spec import preset
+    hosts = tmp_path / "hosts"
+    hosts.write_text("node1 slots=2\nnode2 slots=2\n")
+    plan = sweep.SweepPlan.of("strong", preset("tiny"), (1, 2, 4), hostfile=str(hosts), ppn=1)
+    with pytest.raises(UsageError, match="places at most 2 ranks with Open MPI"):
+        sweep.check_launch(plan, launcher.OpenMpiLauncher("/y/mpiexec"))
+    sweep.check_launch(sweep.SweepPlan.of("strong", preset("tiny"), (1, 2), hostfile=str(hosts), ppn=1),
+                       launcher.OpenMpiLauncher("/y/mpiexec"))
+    (tmp_path / "mh").write_text("node1:2\nnode2:2\n")
+    sweep.check_launch(sweep.SweepPlan.of("strong", preset("tiny"), (1, 2, 4), hostfile=str(tmp_path / "mh"),
+                                          ppn=1), launcher.MpichLauncher("/x/mpiexec"))
