@@ -58,11 +58,16 @@ def report(
     tables.check_format(fmt)
     found = _each_sweep(path)
     rendered = [(s.path.name, tables.render_report(s, fmt)) for s in found]
+    _print_tables(tables, rendered, fmt, found)
+
+
+
+def _print_tables(tables, rendered: list, fmt: str, found: list) -> None:
+    """The rendered tables of every sweep, then each sweep's warnings (cells read as missing)."""
     typer.echo(tables.render_many(rendered, fmt), nl=False)
     for sweep in found:
         for w in sweep.warnings:
             warn(w)
-
 
 @app.command()
 @cli_errors
@@ -116,10 +121,7 @@ def model(
         rendered.append((sweep.path.name, tables.render_model(fitted, ctx, fmt)))
     if not rendered:
         fail(f"no sweep in {path or 'results'} can be modelled (see the lines above)", 2)
-    typer.echo(tables.render_many(rendered, fmt), nl=False)
-    for sweep in found:
-        for w in sweep.warnings:
-            warn(w)
+    _print_tables(tables, rendered, fmt, found)
 
 
 @app.command()
