@@ -1,4 +1,4 @@
-"""numpy API over the compiled C kernel (``convbench._native``, built from native/conv.c).
+"""numpy API over the compiled C kernel (``convbench._native``, built from native/conv*.c).
 
 This is the only module that touches the extension. Every argument is checked here, before a
 pointer is taken (like python-soundfile): arrays must be numpy float32 (float64 is an error,

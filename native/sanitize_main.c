@@ -1,7 +1,7 @@
 /*
- * Test driver for `make sanitize` (native/sanitize.sh): conv.c under AddressSanitizer and
- * UndefinedBehaviorSanitizer. Runs every entry point, every method (auto, direct, gemm) with 1,
- * 2 and 3 threads, over the shapes the Python tests use
+ * Test driver for `make sanitize` (native/sanitize.sh): the kernel (native/conv*.c) under
+ * AddressSanitizer and UndefinedBehaviorSanitizer. Runs every entry point, every method (auto,
+ * direct, gemm) with 1, 2 and 3 threads, over the shapes the Python tests use
  * (stride 1-3, padding 0-2, K = 1, kernel == padded input, non-square, batch 1, one channel,
  * rows wide and narrow enough for every code path), compares against a naive forward and a
  * naive backward written here, checks that an image's forward output is bit-identical alone and
