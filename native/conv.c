@@ -18,7 +18,7 @@
  * or implicit GEMM over a 6 x 16 micro-kernel); each file's header says how.
  *
  * Threads split the batch (and, with fewer images than threads, the rows or pixel blocks of an
- * image); no more threads than the work pays for (about 4 MFLOP a thread).
+ * image); no more threads than the work pays for (thread_min_flops, passed in by the caller).
  * Backward computes both gradients of an image in one pass (x, dy read once), each thread
  * summing its images' dw, db in double, the threads' sums added in thread order; a large
  * image's two direct gradients go by bands of rows (dx, then dw of the same rows), so each
@@ -39,7 +39,6 @@
 #define GEMM_MIN_KD 32 /* and a reduction at least this long (c_in * kh * kw) */
 #define DX_PLACE_MAX 65536 /* direct dx: the largest padded dy image (floats) worth a copy */
 #define BAND_ROWS 16 /* direct backward of a large image: rows per band (dx then dw) */
-#define MIN_THREAD_FLOPS 4.0e6 /* the least work worth another thread */
 
 /* ------------------------------------------------------------------------------------------
  * Scratch plans: every scratch buffer's size (overflow-checked int64 arithmetic); allocation
@@ -243,11 +242,12 @@ int conv_output_size(const conv_shape *s, int64_t *oh, int64_t *ow)
 }
 
 /* The options of an _ex call. */
-static int check_call(int threads, int method)
+static int check_call(int threads, int method, double thread_min_flops)
 {
     if (threads < 1) return CONV_ETHREADS;
     if (method != CONV_METHOD_AUTO && method != CONV_METHOD_DIRECT && method != CONV_METHOD_GEMM)
         return CONV_EMETHOD;
+    if (!(thread_min_flops >= 0.0)) return CONV_EOPTION; /* (NaN too) */
     return CONV_OK;
 }
 
@@ -265,17 +265,10 @@ int conv_max_threads(void)
 }
 
 /* No more threads than the work pays for: waking a thread costs microseconds (milliseconds
- * on a busy machine), so each gets at least MIN_THREAD_FLOPS. Depends only on the shape and
- * the thread count asked for. */
-static int useful_threads(int threads, double flops)
+ * on a busy machine), so each gets at least `least` FLOPs (the caller's thread_min_flops; 0:
+ * every thread asked for). Depends only on the shape, the thread count asked for and least. */
+static int useful_threads(int threads, double flops, double least)
 {
-    double least = MIN_THREAD_FLOPS;
-    const char *env = getenv("CONVBENCH_THREAD_MIN_FLOPS");
-    if (env != NULL && *env != '\0') {
-        char *end;
-        const double v = strtod(env, &end);
-        if (*end == '\0' && v >= 0.0) least = v;
-    }
     if (least <= 0.0) return threads;
     const double most = flops / least;
     return most < (double)threads ? (most < 1.0 ? 1 : (int)most) : threads;
@@ -338,14 +331,14 @@ typedef struct fwd_scratch {
 } fwd_scratch;
 
 /* The method, the plan and the threads of a validated call. */
-static int fwd_setup(fwd_call *c, int threads, int method)
+static int fwd_setup(fwd_call *c, int threads, int method, double thread_min_flops)
 {
     const conv_shape *s = c->s;
     const int m = method == CONV_METHOD_AUTO ? choose_method(s, CONV_PART_FORWARD) : method;
     const int rc = plan_forward(s, c->OW, m, &c->plan);
     if (rc != CONV_OK) return rc;
     const int64_t N = s->n, K = s->c_out, P = c->OH * c->OW, Kd = s->c_in * s->kh * s->kw;
-    threads = useful_threads(threads, 2.0 * (double)(N * K * P) * (double)Kd);
+    threads = useful_threads(threads, 2.0 * (double)(N * K * P) * (double)Kd, thread_min_flops);
     c->R = parts_per_image(N, threads);
     c->items = N * c->R;
     c->T = team_size(c->items, threads);
@@ -435,14 +428,14 @@ static int fwd_run(const fwd_call *c)
 }
 
 int conv_forward_ex(const conv_shape *s, const float *x, const float *wt, const float *b, float *y,
-                    int threads, int method)
+                    int threads, int method, double thread_min_flops)
 {
     if (s == NULL || x == NULL || wt == NULL || y == NULL) return CONV_ENULL;
     fwd_call c = {.s = s, .x = x, .wt = wt, .b = b, .y = y};
     int rc = check_shape(s, &c.OH, &c.OW);
     if (rc != CONV_OK) return rc;
-    rc = check_call(threads, method);
-    if (rc == CONV_OK) rc = fwd_setup(&c, threads, method);
+    rc = check_call(threads, method, thread_min_flops);
+    if (rc == CONV_OK) rc = fwd_setup(&c, threads, method, thread_min_flops);
     if (rc == CONV_OK) rc = fwd_shared(&c);
     if (rc == CONV_OK) rc = fwd_run(&c);
     free(c.ap);
@@ -452,7 +445,7 @@ int conv_forward_ex(const conv_shape *s, const float *x, const float *wt, const 
 
 int conv_forward(const conv_shape *s, const float *x, const float *wt, const float *b, float *y)
 {
-    return conv_forward_ex(s, x, wt, b, y, 1, CONV_METHOD_AUTO);
+    return conv_forward_ex(s, x, wt, b, y, 1, CONV_METHOD_AUTO, CONV_THREAD_MIN_FLOPS);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -485,7 +478,7 @@ typedef struct bwd_scratch {
 } bwd_scratch;
 
 /* The methods, the plan, the bands and the threads of a validated call. */
-static int bwd_setup(bwd_call *c, int threads, int method)
+static int bwd_setup(bwd_call *c, int threads, int method, double thread_min_flops)
 {
     const conv_shape *s = c->s;
     const int auto_m = method == CONV_METHOD_AUTO;
@@ -499,7 +492,8 @@ static int bwd_setup(bwd_call *c, int threads, int method)
     const int64_t P = c->OH * c->OW;
     threads = useful_threads(threads, 2.0 * (double)(N * K * P) * (double)(C * KH * KW) *
                                           (c->do_dx + c->do_dw +
-                                           (c->do_db && !c->do_dw && !c->do_dx)));
+                                           (c->do_db && !c->do_dw && !c->do_dx)),
+                             thread_min_flops);
     c->R = parts_per_image(N, threads);
     c->items = N * c->R;
     c->T = team_size(c->items, threads);
@@ -671,7 +665,8 @@ static void bwd_sum_threads(const bwd_call *c)
 }
 
 int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const float *wt,
-                     float *dx, float *dw, float *db, int threads, int method)
+                     float *dx, float *dw, float *db, int threads, int method,
+                     double thread_min_flops)
 {
     if (s == NULL || dy == NULL || (dx != NULL && wt == NULL) || (dw != NULL && x == NULL))
         return CONV_ENULL;
@@ -679,10 +674,10 @@ int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const
                   .do_dx = dx != NULL, .do_dw = dw != NULL, .do_db = db != NULL};
     int rc = check_shape(s, &c.OH, &c.OW);
     if (rc != CONV_OK) return rc;
-    rc = check_call(threads, method);
+    rc = check_call(threads, method, thread_min_flops);
     if (rc != CONV_OK) return rc;
     if (!c.do_dx && !c.do_dw && !c.do_db) return CONV_OK;
-    rc = bwd_setup(&c, threads, method);
+    rc = bwd_setup(&c, threads, method, thread_min_flops);
     if (rc == CONV_OK) rc = bwd_shared(&c);
     if (rc == CONV_OK) rc = bwd_run(&c);
     if (rc == CONV_OK) bwd_sum_threads(&c);
@@ -694,12 +689,14 @@ int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const
 int conv_backward_input(const conv_shape *s, const float *dy, const float *wt, float *dx)
 {
     if (s == NULL || dy == NULL || wt == NULL || dx == NULL) return CONV_ENULL;
-    return conv_backward_ex(s, NULL, dy, wt, dx, NULL, NULL, 1, CONV_METHOD_AUTO);
+    return conv_backward_ex(s, NULL, dy, wt, dx, NULL, NULL, 1, CONV_METHOD_AUTO,
+                            CONV_THREAD_MIN_FLOPS);
 }
 
 int conv_backward_weight(const conv_shape *s, const float *x, const float *dy, float *dw,
                          float *db)
 {
     if (s == NULL || x == NULL || dy == NULL || dw == NULL) return CONV_ENULL;
-    return conv_backward_ex(s, x, dy, NULL, NULL, dw, db, 1, CONV_METHOD_AUTO);
+    return conv_backward_ex(s, x, dy, NULL, NULL, dw, db, 1, CONV_METHOD_AUTO,
+                            CONV_THREAD_MIN_FLOPS);
 }

@@ -16,6 +16,7 @@ static const char *const messages[] = {
     [CONV_ENOMEM] = "a scratch allocation failed",
     [CONV_ETHREADS] = "threads must be >= 1",
     [CONV_EMETHOD] = "unknown method (or part)",
+    [CONV_EOPTION] = "thread_min_flops must be >= 0 (and not NaN)",
 };
 
 const char *conv_strerror(int code)

@@ -23,7 +23,6 @@ if printf '#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0
 fi
 FLAGS="$FLAGS $OMP"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-3}
-export CONVBENCH_THREAD_MIN_FLOPS=0  # the small test shapes get every thread they ask for
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 

@@ -23,7 +23,7 @@ from test_kernel import assert_close, make
 @pytest.fixture(autouse=True)
 def every_thread(monkeypatch):
     """The C kernel gives small calls fewer threads than asked; these tests want them all."""
-    monkeypatch.setenv("CONVBENCH_THREAD_MIN_FLOPS", "0")
+    monkeypatch.setattr(kernel, "THREAD_MIN_FLOPS", 0.0)
 
 
 def check_forward(n, c, k, h, w, kh, kw, padding=0, stride=1, threads=1, seed=0):
