@@ -574,8 +574,8 @@ static void bwd_dx(const bwd_call *c, bwd_scratch *sc, int64_t i, int64_t r, int
             place(K, OH, OW, dyi, KH - 1 - ph, KW - 1 - pw, s->stride_h, s->stride_w, p->Hd,
                   p->Wd, sc->dx_buf);
         sc->last_dy = i;
-        fwd_core_rows_s1(K, p->Hd, p->Wd, C, KH, KW, H, W, hb0, hb1, sc->dx_buf, c->wa, dxi, W,
-                         H * W);
+        fwd_core_rows_s1(K, p->Hd, p->Wd, C, KH, KW, H, W, hb0, hb1, sc->dx_buf, c->wa, NULL,
+                         dxi, W, H * W);
     }
 }
 

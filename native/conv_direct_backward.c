@@ -63,7 +63,7 @@ static void dx_region(int64_t C, int64_t K, int64_t H, int64_t W, int64_t OH, in
         const int64_t re = r + rc < rb ? r + rc : rb, bh = re - r + KH - 1;
         memset(buf, 0, (size_t)(K * bh * bw) * sizeof(float));
         place(K, OH, OW, dy, top - r, left - ca, 1, 1, bh, bw, buf);
-        fwd_core_rows_s1(K, bh, bw, C, KH, KW, re - r, cb - ca, 0, re - r, buf, wa,
+        fwd_core_rows_s1(K, bh, bw, C, KH, KW, re - r, cb - ca, 0, re - r, buf, wa, NULL,
                          dx + r * W + ca, W, H * W);
     }
 }
@@ -80,7 +80,7 @@ void dx_frame_rows(int64_t C, int64_t K, int64_t H, int64_t W, int64_t OH, int64
         dx_region(C, K, H, W, OH, OW, KH, KW, top, left, dy, wa, dx, h0, h1, 0, W, buf, nbuf);
         return;
     }
-    fwd_core_rows_s1(K, OH, OW, C, KH, KW, ihn, iwn, r0 - top, r1 - top, dy, wa,
+    fwd_core_rows_s1(K, OH, OW, C, KH, KW, ihn, iwn, r0 - top, r1 - top, dy, wa, NULL,
                      dx + top * W + left, W, H * W);
     dx_region(C, K, H, W, OH, OW, KH, KW, top, left, dy, wa, dx, h0, r0, 0, W, buf, nbuf);
     dx_region(C, K, H, W, OH, OW, KH, KW, top, left, dy, wa, dx, r1, h1, 0, W, buf, nbuf);

@@ -183,11 +183,11 @@ void fwd_core_rows(int64_t cin, int64_t H, int64_t W, int64_t cout, int64_t KH, 
                    const float *restrict x, const float *restrict w, const float *restrict b,
                    float *restrict y, int64_t ys, int64_t yplane);
 
-/* The same at stride 1 and without bias (the direct input gradient's form). */
+/* The same at stride 1 (the direct input gradient's form, b = NULL there). */
 void fwd_core_rows_s1(int64_t cin, int64_t H, int64_t W, int64_t cout, int64_t KH, int64_t KW,
                       int64_t OH, int64_t OW, int64_t oh0, int64_t oh1,
-                      const float *restrict x, const float *restrict w, float *restrict y,
-                      int64_t ys, int64_t yplane);
+                      const float *restrict x, const float *restrict w, const float *restrict b,
+                      float *restrict y, int64_t ys, int64_t yplane);
 
 /* ------------------------------------------------------------------------------------------
  * Method DIRECT, backward (conv_direct_backward.c)
