@@ -372,8 +372,9 @@ static int fwd_scratch_alloc(const fwd_plan *p, fwd_scratch *t)
     return (!p->image || t->image) && (!p->cols || t->cols) && (!p->sums || t->sums);
 }
 
-/* Part r of R of image i: its output rows (or pixels, GEMM with im2col). */
-static void fwd_part(const fwd_call *c, fwd_scratch *t, int64_t i, int64_t r)
+/* GEMM: part r of R of image i, its output rows (or pixels, with im2col). (The direct method
+ * runs a thread's items in conv_direct_forward.c: fwd_direct_items.) */
+static void fwd_gemm_part(const fwd_call *c, fwd_scratch *t, int64_t i, int64_t r)
 {
     const conv_shape *s = c->s;
     const fwd_plan *p = &c->plan;
@@ -382,7 +383,7 @@ static void fwd_part(const fwd_call *c, fwd_scratch *t, int64_t i, int64_t r)
     const int64_t hp = H + 2 * s->pad_h, wp = W + 2 * s->pad_w;
     const float *xi = c->x + i * C * H * W;
     float *yi = c->y + i * K * P;
-    if (p->method == CONV_METHOD_GEMM && !p->implicit) { /* padding and stride in the im2col */
+    if (!p->implicit) { /* padding and stride in the im2col */
         gemm_forward_pixels(s, OH, OW, c->ap, xi, c->b, yi, split_at(P, R, r),
                             split_at(P, R, r + 1), p->ldc, t->cols);
         return;
@@ -392,13 +393,8 @@ static void fwd_part(const fwd_call *c, fwd_scratch *t, int64_t i, int64_t r)
         t->last = i;
         xi = t->image;
     }
-    const int64_t oh0 = split_at(OH, R, r), oh1 = split_at(OH, R, r + 1);
-    if (p->implicit)
-        gemm_implicit_rows(K, C * KH * KW, c->ap, xi, wp, c->off, c->b, OW, P, oh0, oh1, yi,
-                           t->sums);
-    else
-        fwd_core_rows(C, hp, wp, K, KH, KW, s->stride_h, s->stride_w, OH, OW, oh0, oh1, xi,
-                      c->wt, c->b, yi, OW, P);
+    gemm_implicit_rows(K, C * KH * KW, c->ap, xi, wp, c->off, c->b, OW, P, split_at(OH, R, r),
+                       split_at(OH, R, r + 1), yi, t->sums);
 }
 
 /* The parts of the images split over the threads, each with its own scratch. */
@@ -416,9 +412,14 @@ static int fwd_run(const fwd_call *c)
         if (!fwd_scratch_alloc(&c->plan, &sc)) {
             failed = 1;
         } else {
-            const int64_t R = c->R, it1 = split_at(c->items, nt, t + 1);
-            for (int64_t it = split_at(c->items, nt, t); it < it1; it++)
-                fwd_part(c, &sc, R == 1 ? it : it / R, R == 1 ? 0 : it % R);
+            const int64_t R = c->R, it0 = split_at(c->items, nt, t);
+            const int64_t it1 = split_at(c->items, nt, t + 1);
+            if (c->plan.method == CONV_METHOD_DIRECT)
+                fwd_direct_items(c->s, c->OH, c->OW, c->x, c->wt, c->b, c->y, R, it0, it1,
+                                 sc.image, &sc.last);
+            else
+                for (int64_t it = it0; it < it1; it++)
+                    fwd_gemm_part(c, &sc, R == 1 ? it : it / R, R == 1 ? 0 : it % R);
         }
         free(sc.image);
         free(sc.cols);

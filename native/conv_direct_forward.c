@@ -4,7 +4,7 @@
  * with the kernel flipped). Also the padded copy of an image (place), which the forward pass
  * (direct and implicit GEMM) and the direct backward pass use.
  *
- * - One core routine, fwd_core_rows(), computes an UNPADDED strided correlation. Its
+ * - One core routine, fwd_core_any(), computes an UNPADDED strided correlation. Its
  *   micro-kernel (fwd_chunk) keeps a block of ocb <= OCB output channels x R output rows x
  *   a chunk of consecutive output columns (at most 12 vectors; block_rows and the dispatch
  *   table choose them per ocb) in registers and runs the whole c_in x kh x kw reduction over
@@ -18,8 +18,9 @@
  *   meets, four vectors of columns at a time. Each output sums kh, kw in the same order from
  *   zero, so both routines give the same bits.
  * - Padding is handled outside the hot loops: the padded image is copied into a scratch
- *   buffer (one image at a time, by place()), then fwd_core_rows() runs on it.
- * - fwd_core_rows_s1() is the same at stride 1, for the input gradient (conv.c and
+ *   buffer (one image at a time, by place()), then the core runs on it. fwd_direct_items()
+ *   does that for a thread's images (or parts of images) of a forward call.
+ * - fwd_core_rows_s1() is the core at stride 1, for the input gradient (conv.c and
  *   conv_direct_backward.c), so that caller keeps a copy specialised for unit stride.
  */
 #include "conv_internal.h"
@@ -390,7 +391,7 @@ static void fwd33_c1(const float *restrict x, int64_t W, const float *restrict w
 #endif
 
 /* ------------------------------------------------------------------------------------------
- * The core: rows of an unpadded, strided correlation (fwd_core_rows, fwd_core_rows_s1)
+ * The core: rows of an unpadded, strided correlation (fwd_direct_items, fwd_core_rows_s1)
  * ------------------------------------------------------------------------------------------ */
 
 /* Output rows [oh0, oh1) of one image: y (cout x OH x OW) = x (cin x H x W) correlated with
@@ -428,19 +429,37 @@ CONV_INLINE void fwd_core_any(const int64_t cin, const int64_t H, const int64_t 
     }
 }
 
-void fwd_core_rows(int64_t cin, int64_t H, int64_t W, int64_t cout, int64_t KH, int64_t KW,
-                   int64_t sh, int64_t sw, int64_t OH, int64_t OW, int64_t oh0, int64_t oh1,
-                   const float *restrict x, const float *restrict w, const float *restrict b,
-                   float *restrict y, int64_t ys, int64_t yplane)
+/* Items [it0, it1) of a direct forward call, one thread's: item it is part it % R of image
+ * it / R (its output rows split_at(OH, R, r) ...). With padding, an image is first copied into
+ * `image` (zeroed scratch, C x hp x wp, reused: *last is the image it holds, or -1). The item
+ * loop lives here, with the core inlined into it (as it was in the threads' loop before the
+ * kernel was split into files): a small image costs a fraction of a microsecond (light: 0.3
+ * us), so a call into another file per image with 18 arguments is avoided. */
+void fwd_direct_items(const conv_shape *s, int64_t OH, int64_t OW, const float *x,
+                      const float *wt, const float *b, float *y, int64_t R, int64_t it0,
+                      int64_t it1, float *image, int64_t *last)
 {
-    fwd_core_any(cin, H, W, cout, KH, KW, sh, sw, OH, OW, oh0, oh1, x, w, b, y, ys, yplane);
+    const int64_t C = s->c_in, H = s->h, W = s->w, K = s->c_out, KH = s->kh, KW = s->kw;
+    const int64_t P = OH * OW, hp = H + 2 * s->pad_h, wp = W + 2 * s->pad_w;
+    const int padded = s->pad_h != 0 || s->pad_w != 0;
+    for (int64_t it = it0; it < it1; it++) {
+        const int64_t i = R == 1 ? it : it / R, r = R == 1 ? 0 : it % R;
+        const float *xi = x + i * C * H * W;
+        if (padded) {
+            if (*last != i) place(C, H, W, xi, s->pad_h, s->pad_w, 1, 1, hp, wp, image);
+            *last = i;
+            xi = image;
+        }
+        fwd_core_any(C, hp, wp, K, KH, KW, s->stride_h, s->stride_w, OH, OW, split_at(OH, R, r),
+                     split_at(OH, R, r + 1), xi, wt, b, y + i * K * P, OW, P);
+    }
 }
 
 /* Stride 1 (the input gradient's form; its callers pass b = NULL): with the strides inlined as
  * constants, its calls of fwd_rows_dispatch get a copy of that table specialised for unit
- * stride, as when the input gradient shared a file with it. b stays a run-time argument: a
- * copy specialised for b == NULL as well made fat's input gradient 17% slower (gcc 12,
- * measured interleaved). */
+ * stride, as when the input gradient shared a file with it. b stays a run-time argument, so
+ * that copy is the one d570967 had (gcc 12: byte for byte); a copy specialised for b == NULL
+ * as well measured 17% slower on fat's input gradient alone. */
 void fwd_core_rows_s1(int64_t cin, int64_t H, int64_t W, int64_t cout, int64_t KH, int64_t KW,
                       int64_t OH, int64_t OW, int64_t oh0, int64_t oh1,
                       const float *restrict x, const float *restrict w, const float *restrict b,

@@ -11,7 +11,7 @@
  *     elements, computed by one function per pass (conv.c) for both the int64 overflow check
  *     and the allocation;
  *   - the prototypes of the internal functions each file gives the others:
- *       conv_direct_forward.c   place, fwd_core_rows, fwd_core_rows_s1
+ *       conv_direct_forward.c   place, fwd_direct_items, fwd_core_rows_s1
  *       conv_direct_backward.c  dx_flip_weights, dx_frame_rows, bww_direct_rows, bias_rows
  *       conv_gemm.c             gemm_pack_fwd, gemm_pack_bwd, gemm_tap_offsets,
  *                               gemm_forward_pixels, gemm_implicit_rows, gemm_dx_pixels,
@@ -167,6 +167,13 @@ typedef struct bwd_plan {
     int64_t dwt;        /* floats: GEMM dw, the block's dW^T */
 } bwd_plan;
 
+/* The internal functions below are hidden: not exported from the shared library, so the calls
+ * between the kernel's files are direct calls (no PLT) and gcc may inline and specialise them
+ * within their own file, as when all of them were static in one file. */
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* ------------------------------------------------------------------------------------------
  * Method DIRECT, forward (conv_direct_forward.c)
  * ------------------------------------------------------------------------------------------ */
@@ -176,14 +183,16 @@ typedef struct bwd_plan {
 void place(int64_t c, int64_t H, int64_t W, const float *restrict src, int64_t top,
            int64_t left, int64_t sh, int64_t sw, int64_t Hd, int64_t Wd, float *restrict dst);
 
-/* Output rows [oh0, oh1) of one image: y (cout x OH x OW, row stride ys, plane yplane) =
- * x (cin x H x W) correlated with w, no padding, (+ b). Every tap of every output lies in x. */
-void fwd_core_rows(int64_t cin, int64_t H, int64_t W, int64_t cout, int64_t KH, int64_t KW,
-                   int64_t sh, int64_t sw, int64_t OH, int64_t OW, int64_t oh0, int64_t oh1,
-                   const float *restrict x, const float *restrict w, const float *restrict b,
-                   float *restrict y, int64_t ys, int64_t yplane);
+/* Items [it0, it1) of a forward call (item it: part it % R of image it / R), by the direct
+ * method; image: fwd_plan.image floats of zeroed scratch when the call pads (*last: the image
+ * it holds, -1 at first). */
+void fwd_direct_items(const conv_shape *s, int64_t OH, int64_t OW, const float *x,
+                      const float *wt, const float *b, float *y, int64_t R, int64_t it0,
+                      int64_t it1, float *image, int64_t *last);
 
-/* The same at stride 1 (the direct input gradient's form, b = NULL there). */
+/* Output rows [oh0, oh1) of one image at stride 1: y (cout x OH x OW, row stride ys, plane
+ * yplane) = x (cin x H x W) correlated with w, no padding, (+ b; the direct input gradient, its
+ * user, passes NULL). Every tap of every output lies in x. */
 void fwd_core_rows_s1(int64_t cin, int64_t H, int64_t W, int64_t cout, int64_t KH, int64_t KW,
                       int64_t OH, int64_t OW, int64_t oh0, int64_t oh1,
                       const float *restrict x, const float *restrict w, const float *restrict b,
@@ -252,5 +261,9 @@ void gemm_dx_pixels(const conv_shape *s, int64_t OH, int64_t OW, const float *re
 void bww_gemm_rows(const conv_shape *s, int64_t OH, int64_t OW, const float *xi,
                    const float *dyi, int64_t oh0, int64_t oh1, float *cols, int64_t ldc,
                    float *dyt, int64_t Kpad, float *dwt, double *acc);
+
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility pop
+#endif
 
 #endif /* CONVBENCH_CONV_INTERNAL_H */
