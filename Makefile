@@ -16,7 +16,7 @@ $(PY):
 
 MPI    ?= mpich
 
-$(STAMP): $(PY) pyproject.toml setup.py native/build.py native/conv.c native/conv.h
+$(STAMP): $(PY) pyproject.toml setup.py native/build.py $(wildcard native/conv*.c native/conv*.h)
 	$(PY) -m pip install -q -e '.[$(MPI)]'
 	touch $@
 

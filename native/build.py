@@ -1,8 +1,9 @@
 """cffi build script for the convbench C kernel (API mode, out of line).
 
 setup.py hands it to setuptools with ``cffi_modules=["native/build.py:ffibuilder"]``, so
-``pip install .`` (or ``pip install -e .``) compiles ``native/conv.c`` into the extension
-module ``convbench._native``. ``python native/build.py`` builds it in place, for development.
+``pip install .`` (or ``pip install -e .``) compiles the kernel's C files (``SOURCES``, the
+files native/conv.c's header lists) into the extension module ``convbench._native``.
+``python native/build.py`` builds it in place, for development.
 
 ``native/conv.h`` is the single source of truth: the cdef is derived from it here (comments
 and preprocessor lines dropped; each ``#define CONV_X value`` becomes ``#define CONV_X ...``,
@@ -39,7 +40,9 @@ _ROOT = os.path.dirname(_HERE)
 if __name__ == "__main__":
     os.chdir(_ROOT)  # cffi compiles in the working directory: build next to the package
 _HEADER = os.path.join(_HERE, "conv.h")
-_SOURCE = os.path.join(_HERE, "conv.c")
+#: the kernel's translation units (native/sanitize.sh compiles the same list)
+SOURCES = ["conv.c", "conv_info.c", "conv_direct_forward.c", "conv_direct_backward.c",
+           "conv_gemm.c", "conv_baselines.c"]
 
 
 def _rel(path):
@@ -114,7 +117,7 @@ with open(_HEADER) as f:
 ffibuilder.set_source(
     "convbench._native",
     '#include "conv.h"',
-    sources=[_rel(_SOURCE)],
+    sources=[_rel(os.path.join(_HERE, name)) for name in SOURCES],
     include_dirs=[_rel(_HERE)],
     # The flags are also compiled into the library, for conv_build_info().
     define_macros=[("CONVBENCH_BUILD_FLAGS", '"%s"' % " ".join(_ARGS + _OMP_COMPILE))],

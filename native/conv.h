@@ -27,6 +27,11 @@
 #define CONV_ENOMEM 7     /* a scratch allocation failed */
 #define CONV_ETHREADS 8   /* threads is < 1 */
 #define CONV_EMETHOD 9    /* method is not one of the CONV_METHOD_* values */
+#define CONV_EOPTION 10   /* thread_min_flops is < 0 or NaN */
+
+/* The least work (FLOPs) worth another thread: the usual thread_min_flops argument of
+ * conv_forward_ex and conv_backward_ex (the one-thread entry points pass it). */
+#define CONV_THREAD_MIN_FLOPS 4000000
 
 /* Methods (the `method` argument of the _ex entry points). AUTO lets the dispatcher choose by
  * shape, separately for forward, backward-input and backward-weight (never by batch size or
@@ -61,29 +66,30 @@ int conv_backward_input(const conv_shape *s, const float *dy, const float *wt, f
 int conv_backward_weight(const conv_shape *s, const float *x, const float *dy, float *dw, float *db);
 
 /* The same with the work split over up to `threads` threads (>= 1; OpenMP, or 1 thread when
- * built without it: see conv_max_threads; fewer when the call is too small to pay for them,
- * about 4 MFLOP a thread) and a chosen method. Splitting is over images and, when
- * there are fewer images than threads, over rows (or pixel blocks) of an image; every output
- * element is summed in the same order whatever the batch size, the image's position in it and
- * the thread count, so y is bit-identical for an image in any batch. */
+ * built without it: see conv_max_threads) and a chosen method. A call runs no more threads
+ * than its work pays for: at most its FLOPs / thread_min_flops, and one at least
+ * (thread_min_flops >= 0, usually CONV_THREAD_MIN_FLOPS; 0: always the threads asked for).
+ * Splitting is over images and, when there are fewer images than threads, over rows (or
+ * pixel blocks) of an image; every output element is summed in the same order whatever the
+ * batch size, the image's position in it and the thread count, so y is bit-identical for an
+ * image in any batch. */
 int conv_forward_ex(const conv_shape *s, const float *x, const float *wt, const float *b, float *y,
-                    int threads, int method);
+                    int threads, int method, double thread_min_flops);
 
 /* Backward in one pass over the batch (each image's x and dy are read once for both
  * gradients). dx == NULL skips the input gradient (wt may then be NULL), dw == NULL the weight
  * gradient (x may then be NULL), db == NULL the bias gradient. dw, db are sums over the batch
- * in an order fixed by the shape and the thread count. */
+ * in an order fixed by the shape and the thread count the call runs. */
 int conv_backward_ex(const conv_shape *s, const float *x, const float *dy, const float *wt,
-                     float *dx, float *dw, float *db, int threads, int method);
+                     float *dx, float *dw, float *db, int threads, int method,
+                     double thread_min_flops);
 
 /* The method CONV_METHOD_AUTO picks for a part (CONV_PART_*) of a valid shape, or a negative
  * status (-CONV_E*) for an invalid shape or part. */
 int conv_method(const conv_shape *s, int part);
 
 /* 1 when built without OpenMP (the _ex calls then run one thread whatever they are asked),
- * else omp_get_max_threads() (OpenMP's default; the _ex calls use the count they are given).
- * The least work per thread (default 4e6 FLOPs) can be set with the environment variable
- * CONVBENCH_THREAD_MIN_FLOPS (0: always the threads asked for; for tests). */
+ * else omp_get_max_threads() (OpenMP's default; the _ex calls use the count they are given). */
 int conv_max_threads(void);
 
 /* The textbook 7-loop forward of the original work (64-bit indices), kept for comparison. */

@@ -1,7 +1,8 @@
 /*
- * Test driver for `make sanitize` (native/sanitize.sh): conv.c under AddressSanitizer and
- * UndefinedBehaviorSanitizer. Runs every entry point, every method (auto, direct, gemm) with 1,
- * 2 and 3 threads, over the shapes the Python tests use
+ * Test driver for `make sanitize` (native/sanitize.sh): the kernel (native/conv*.c) under
+ * AddressSanitizer and UndefinedBehaviorSanitizer. Runs every entry point, every method (auto,
+ * direct, gemm) with 1, 2 and 3 threads (each call given every thread it asks for:
+ * thread_min_flops 0), over the shapes the Python tests use
  * (stride 1-3, padding 0-2, K = 1, kernel == padded input, non-square, batch 1, one channel,
  * rows wide and narrow enough for every code path), compares against a naive forward and a
  * naive backward written here, checks that an image's forward output is bit-identical alone and
@@ -17,6 +18,9 @@
 #include <string.h>
 
 static int failures = 0;
+
+/* thread_min_flops for the _ex calls: the small test shapes get every thread they ask for */
+#define ALL_THREADS 0.0
 
 #define CHECK(cond, ...)                                                                       \
     do {                                                                                       \
@@ -131,7 +135,7 @@ static void run_case(int64_t n, int64_t c, int64_t k, int64_t h, int64_t w, int6
         CHECK(rc == CONV_OK && close_enough(yn, ry, ny, 1e-4), "forward_naive rc %d", rc);
         for (int mi = 0; mi < 3; mi++)
             for (int t = 1; t <= 3; t++) {
-                rc = conv_forward_ex(&s, x, wt, bb, y, t, methods[mi]);
+                rc = conv_forward_ex(&s, x, wt, bb, y, t, methods[mi], ALL_THREADS);
                 CHECK(rc == CONV_OK && close_enough(y, ry, ny, 1e-4),
                       "forward_ex method %d threads %d rc %d " SHAPE_FMT, methods[mi], t, rc,
                       SHAPE_ARGS);
@@ -139,7 +143,8 @@ static void run_case(int64_t n, int64_t c, int64_t k, int64_t h, int64_t w, int6
                 conv_shape one = s;
                 one.n = 1;
                 const int64_t per = k * OH * OW;
-                rc = conv_forward_ex(&one, x + (n - 1) * c * h * w, wt, bb, yn, t, methods[mi]);
+                rc = conv_forward_ex(&one, x + (n - 1) * c * h * w, wt, bb, yn, t, methods[mi],
+                                     ALL_THREADS);
                 CHECK(rc == CONV_OK && memcmp(yn, y + (n - 1) * per, (size_t)per * sizeof(float)) == 0,
                       "forward_ex method %d threads %d: image alone differs " SHAPE_FMT,
                       methods[mi], t, SHAPE_ARGS);
@@ -155,15 +160,15 @@ static void run_case(int64_t n, int64_t c, int64_t k, int64_t h, int64_t w, int6
     CHECK(rc == CONV_OK && close_enough(dw, rdw, nw, 1e-4), "backward_weight db=NULL rc %d", rc);
     for (int mi = 0; mi < 3; mi++)
         for (int t = 1; t <= 3; t++) {
-            rc = conv_backward_ex(&s, x, dy, wt, dx, dw, db, t, methods[mi]);
+            rc = conv_backward_ex(&s, x, dy, wt, dx, dw, db, t, methods[mi], ALL_THREADS);
             CHECK(rc == CONV_OK && close_enough(dx, rdx, nx, 1e-4) &&
                       close_enough(dw, rdw, nw, 1e-4) && close_enough(db, rdb, k, 1e-4),
                   "backward_ex method %d threads %d rc %d " SHAPE_FMT, methods[mi], t, rc,
                   SHAPE_ARGS);
-            rc = conv_backward_ex(&s, NULL, dy, wt, dx, NULL, NULL, t, methods[mi]);
+            rc = conv_backward_ex(&s, NULL, dy, wt, dx, NULL, NULL, t, methods[mi], ALL_THREADS);
             CHECK(rc == CONV_OK && close_enough(dx, rdx, nx, 1e-4),
                   "backward_ex dx only method %d threads %d rc %d", methods[mi], t, rc);
-            rc = conv_backward_ex(&s, x, dy, NULL, NULL, dw, NULL, t, methods[mi]);
+            rc = conv_backward_ex(&s, x, dy, NULL, NULL, dw, NULL, t, methods[mi], ALL_THREADS);
             CHECK(rc == CONV_OK && close_enough(dw, rdw, nw, 1e-4),
                   "backward_ex dw only method %d threads %d rc %d", methods[mi], t, rc);
         }
@@ -211,17 +216,37 @@ static void bad_arguments(void)
     CHECK(conv_backward_input(&ok, yb, wb, NULL) == CONV_ENULL, "bwd_in dx NULL");
     CHECK(conv_backward_weight(&ok, xb, yb, NULL, bb) == CONV_ENULL, "bwd_w dw NULL");
     CHECK(conv_backward_weight(&ok, NULL, yb, wb, bb) == CONV_ENULL, "bwd_w x NULL");
-    CHECK(conv_backward_ex(&ok, xb, NULL, wb, xb, wb, bb, 1, 0) == CONV_ENULL, "bwd_ex dy NULL");
-    CHECK(conv_backward_ex(&ok, xb, yb, NULL, xb, wb, bb, 1, 0) == CONV_ENULL, "bwd_ex wt NULL");
-    CHECK(conv_backward_ex(&ok, NULL, yb, wb, xb, wb, bb, 1, 0) == CONV_ENULL, "bwd_ex x NULL");
-    CHECK(conv_backward_ex(&ok, NULL, yb, NULL, NULL, NULL, NULL, 1, 0) == CONV_OK, "bwd_ex none");
+    CHECK(conv_backward_ex(&ok, xb, NULL, wb, xb, wb, bb, 1, 0, 0.0) == CONV_ENULL,
+          "bwd_ex dy NULL");
+    CHECK(conv_backward_ex(&ok, xb, yb, NULL, xb, wb, bb, 1, 0, 0.0) == CONV_ENULL,
+          "bwd_ex wt NULL");
+    CHECK(conv_backward_ex(&ok, NULL, yb, wb, xb, wb, bb, 1, 0, 0.0) == CONV_ENULL,
+          "bwd_ex x NULL");
+    CHECK(conv_backward_ex(&ok, NULL, yb, NULL, NULL, NULL, NULL, 1, 0, 0.0) == CONV_OK,
+          "bwd_ex none");
     CHECK(conv_backward_naive(&ok, xb, yb, wb, NULL, wb, bb) == CONV_ENULL, "bwd_naive dx NULL");
-    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 0, 0) == CONV_ETHREADS, "fwd_ex threads 0");
-    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, -3, 0) == CONV_ETHREADS, "fwd_ex threads < 0");
-    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 1, 3) == CONV_EMETHOD, "fwd_ex method 3");
-    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 1, -1) == CONV_EMETHOD, "fwd_ex method -1");
-    CHECK(conv_backward_ex(&ok, xb, yb, wb, xb, wb, bb, 0, 0) == CONV_ETHREADS, "bwd_ex threads");
-    CHECK(conv_backward_ex(&ok, xb, yb, wb, xb, wb, bb, 1, 7) == CONV_EMETHOD, "bwd_ex method");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 0, 0, 0.0) == CONV_ETHREADS, "fwd_ex threads 0");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, -3, 0, 0.0) == CONV_ETHREADS,
+          "fwd_ex threads < 0");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 1, 3, 0.0) == CONV_EMETHOD, "fwd_ex method 3");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 1, -1, 0.0) == CONV_EMETHOD, "fwd_ex method -1");
+    CHECK(conv_backward_ex(&ok, xb, yb, wb, xb, wb, bb, 0, 0, 0.0) == CONV_ETHREADS,
+          "bwd_ex threads");
+    CHECK(conv_backward_ex(&ok, xb, yb, wb, xb, wb, bb, 1, 7, 0.0) == CONV_EMETHOD,
+          "bwd_ex method");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 1, 0, -1.0) == CONV_EOPTION, "fwd_ex min < 0");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 1, 0, NAN) == CONV_EOPTION, "fwd_ex min NaN");
+    CHECK(conv_backward_ex(&ok, xb, yb, wb, xb, wb, bb, 1, 0, -1e-300) == CONV_EOPTION,
+          "bwd_ex min < 0");
+    CHECK(conv_backward_ex(&ok, xb, yb, wb, xb, wb, bb, 1, 0, NAN) == CONV_EOPTION,
+          "bwd_ex min NaN");
+    CHECK(conv_forward_ex(&ok, xb, wb, NULL, yb, 3, 0, INFINITY) == CONV_OK, "fwd_ex min inf");
+    {
+        static float dxb[4096], dwb[4096], dbb[64];
+        CHECK(conv_backward_ex(&ok, xb, yb, wb, dxb, dwb, dbb, 3, 0, CONV_THREAD_MIN_FLOPS) ==
+                  CONV_OK,
+              "bwd_ex min default");
+    }
     CHECK(conv_stream_ex(NULL, 0, xb, NULL, yb, 1) == CONV_ENULL, "stream s NULL");
     CHECK(conv_stream_ex(&ok, 0, NULL, NULL, yb, 1) == CONV_ENULL, "stream x NULL");
     CHECK(conv_stream_ex(&ok, 1, xb, NULL, xb, 1) == CONV_ENULL, "stream backward dy NULL");
@@ -247,8 +272,9 @@ static void bad_arguments(void)
         CHECK(conv_forward_naive(&s, xb, wb, bb, yb) == (code), "naive " #field);             \
         CHECK(conv_backward_input(&s, yb, wb, xb) == (code), "bwd_in " #field);               \
         CHECK(conv_backward_weight(&s, xb, yb, wb, bb) == (code), "bwd_w " #field);           \
-        CHECK(conv_forward_ex(&s, xb, wb, bb, yb, 2, 2) == (code), "fwd_ex " #field);         \
-        CHECK(conv_backward_ex(&s, xb, yb, wb, xb, wb, bb, 2, 1) == (code), "bwd_ex " #field); \
+        CHECK(conv_forward_ex(&s, xb, wb, bb, yb, 2, 2, 0.0) == (code), "fwd_ex " #field);    \
+        CHECK(conv_backward_ex(&s, xb, yb, wb, xb, wb, bb, 2, 1, 0.0) == (code),              \
+              "bwd_ex " #field);                                                               \
         CHECK(conv_backward_naive(&s, xb, yb, wb, xb, wb, bb) == (code), "bwd_naive " #field); \
         CHECK((code) == CONV_OK || conv_method(&s, 0) == -(code), "method " #field);          \
     } while (0)
@@ -276,6 +302,7 @@ static void bad_arguments(void)
 
     for (int code = -2; code < 12; code++) CHECK(conv_strerror(code) != NULL, "strerror");
     CHECK(strcmp(conv_strerror(99), "unknown error") == 0, "strerror unknown");
+    CHECK(strstr(conv_strerror(CONV_EOPTION), "thread_min_flops") != NULL, "strerror option");
     CHECK(strstr(conv_build_info(), "compiler=") != NULL, "build_info");
 }
 

@@ -97,8 +97,10 @@ def fault_env(**fault) -> dict:
 
 @pytest.fixture
 def every_thread(monkeypatch):
-    """The C kernel gives small calls fewer threads than asked; tests using this want them all."""
-    monkeypatch.setenv("CONVBENCH_THREAD_MIN_FLOPS", "0")
+    """The C kernel gives small calls fewer threads than asked; tests using this want them all
+    (convbench.kernel reads CONVBENCH_THREAD_MIN_FLOPS once, at import, into THREAD_MIN_FLOPS)."""
+    from convbench import kernel
+    monkeypatch.setattr(kernel, "THREAD_MIN_FLOPS", 0.0)
 
 
 def note_mpi(what: str) -> None:

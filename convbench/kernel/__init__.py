@@ -1,4 +1,4 @@
-"""numpy API over the compiled C kernel (``convbench._native``, built from native/conv.c).
+"""numpy API over the compiled C kernel (``convbench._native``, built from native/conv*.c).
 
 This is the only module that touches the extension. Every argument is checked here, before a
 pointer is taken (like python-soundfile): arrays must be numpy float32 (float64 is an error,
@@ -19,10 +19,14 @@ kernel splits the batch, or an image's rows, over that many OpenMP threads; a bu
 OpenMP runs one, see :func:`max_threads`) and ``method`` ("auto", the default, lets the C
 dispatcher choose by shape; "direct" or "gemm" force one, for tests and benchmarks).
 An image's forward output is bit-identical whatever the batch it is in, its position there and
-the thread count.
+the thread count. A call too small to pay for its threads runs fewer: each gets at least
+:data:`THREAD_MIN_FLOPS` FLOPs of work, read once, at import, from the environment variable
+``CONVBENCH_THREAD_MIN_FLOPS`` (default 4e6; 0: always the threads asked for, for tests).
 """
 from __future__ import annotations
 
+import math
+import os
 
 import numpy as np
 
@@ -37,7 +41,8 @@ except ImportError as _e:  # a source tree never built, or a build for another P
         "reinstall convbench with 'pip install .' (or 'make install')") from None
 
 __all__ = ["ConvError", "forward", "backward", "forward_naive", "backward_naive", "stream",
-           "output_shape", "build_info", "method_for", "max_threads", "METHODS"]
+           "output_shape", "build_info", "method_for", "max_threads", "METHODS",
+           "THREAD_MIN_FLOPS"]
 
 #: method names for the ``method`` keyword, and the C constants they stand for
 METHODS = {"auto": lib.CONV_METHOD_AUTO, "direct": lib.CONV_METHOD_DIRECT,
@@ -47,6 +52,22 @@ _PARTS = {"forward": lib.CONV_PART_FORWARD, "backward_input": lib.CONV_PART_BACK
           "backward_weight": lib.CONV_PART_BACKWARD_WEIGHT}
 
 _INT64_MAX = 2**63 - 1
+
+
+def _thread_min_flops(environ=os.environ) -> float:
+    """CONVBENCH_THREAD_MIN_FLOPS as a number >= 0, or the C default (CONV_THREAD_MIN_FLOPS)
+    when it is unset, empty or not such a number."""
+    text = environ.get("CONVBENCH_THREAD_MIN_FLOPS", "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return float(lib.CONV_THREAD_MIN_FLOPS)
+    return value if value >= 0.0 and not math.isnan(value) else float(lib.CONV_THREAD_MIN_FLOPS)
+
+
+#: the least work (FLOPs) worth another C thread in forward() and backward(), passed to every
+#: call: CONVBENCH_THREAD_MIN_FLOPS read once, at import (0: always the threads asked for)
+THREAD_MIN_FLOPS = _thread_min_flops()
 
 
 class ConvError(ConvbenchError, ValueError):
@@ -224,7 +245,7 @@ def forward(x, w, b=None, *, stride=1, padding=0, out=None, threads=1,
     t, m = _threads(threads), _method(method)
     s, x, w, b, out = _forward_args(x, w, b, stride, padding, out)
     _check(lib.conv_forward_ex(s, _in_ptr(x), _in_ptr(w), ffi.NULL if b is None else _in_ptr(b),
-                               _out_ptr(out), t, m))
+                               _out_ptr(out), t, m, THREAD_MIN_FLOPS))
     return out
 
 
@@ -268,7 +289,7 @@ def backward(x, w, dy, *, stride=1, padding=0, dx=None, dw=None, db=None, thread
     t, m = _threads(threads), _method(method)
     s, x, w, dy, dx, dw, db = _backward_args(x, w, dy, stride, padding, dx, dw, db)
     _check(lib.conv_backward_ex(s, _in_ptr(x), _in_ptr(dy), _in_ptr(w), _out_ptr(dx),
-                                _out_ptr(dw), _out_ptr(db), t, m))
+                                _out_ptr(dw), _out_ptr(db), t, m, THREAD_MIN_FLOPS))
     return dx, dw, db
 
 

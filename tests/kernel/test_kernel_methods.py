@@ -4,6 +4,10 @@ than threads; the forward determinism the MPI sweep relies on; the threads/metho
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -93,12 +97,37 @@ def test_small_calls_get_fewer_threads_same_results(monkeypatch):
     dy = rng.standard_normal(kernel.output_shape(x.shape, wt.shape), dtype=np.float32)
     y0 = kernel.forward(x, wt, b, threads=4)
     g0 = kernel.backward(x, wt, dy, threads=4)
-    monkeypatch.setenv("CONVBENCH_THREAD_MIN_FLOPS", "1e12")  # every call: one thread
+    monkeypatch.setattr(kernel, "THREAD_MIN_FLOPS", 1e12)  # every call: one thread
     assert np.array_equal(kernel.forward(x, wt, b, threads=4), y0)
     for got, ref in zip(kernel.backward(x, wt, dy, threads=4), g0):
         assert_close(got, ref, rtol=1e-6)
     for got, ref in zip(kernel.backward(x, wt, dy, threads=4), kernel.backward(x, wt, dy)):
         assert np.array_equal(got, ref)
+
+
+def test_thread_min_flops_read_once_from_the_environment():
+    """CONVBENCH_THREAD_MIN_FLOPS is read at import into kernel.THREAD_MIN_FLOPS, which every
+    call passes to C; unset, empty, negative or not a number: the C default (4e6)."""
+    default = float(kernel.lib.CONV_THREAD_MIN_FLOPS)
+    read = kernel._thread_min_flops
+    assert read({}) == default == 4e6
+    assert read({"CONVBENCH_THREAD_MIN_FLOPS": "0"}) == 0.0
+    assert read({"CONVBENCH_THREAD_MIN_FLOPS": " 1e12 "}) == 1e12
+    for bad in ("", "-1", "nan", "lots"):
+        assert read({"CONVBENCH_THREAD_MIN_FLOPS": bad}) == default
+    code = "from convbench import kernel; print(kernel.THREAD_MIN_FLOPS)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "CONVBENCH_THREAD_MIN_FLOPS": "123"}, check=True)
+    assert float(out.stdout) == 123.0
+
+
+def test_bad_thread_min_flops_is_a_conv_error(monkeypatch):
+    rng = np.random.default_rng(11)
+    x, wt, b = make(rng, 2, 2, 3, 9, 20, 3, 3)
+    monkeypatch.setattr(kernel, "THREAD_MIN_FLOPS", -1.0)
+    with pytest.raises(kernel.ConvError, match="thread_min_flops") as info:
+        kernel.forward(x, wt, b, threads=2)
+    assert info.value.code == kernel.lib.CONV_EOPTION
 
 
 def test_threads_do_not_change_forward():

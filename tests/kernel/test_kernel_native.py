@@ -35,11 +35,11 @@ OPTIONAL = {"conv_forward": {2}, "conv_forward_naive": {2}, "conv_backward_weigh
             "conv_forward_ex": {2}, "conv_backward_naive": {5}, "conv_backward_ex": {3, 4, 5}}
 
 
-def call(name, s, ptrs, threads=1, method=0):
+def call(name, s, ptrs, threads=1, method=0, min_flops=0.0):
     fn = getattr(lib, name)
     n = NARGS.get(name, 4)
     if name in ("conv_forward_ex", "conv_backward_ex"):
-        return fn(s, *ptrs[:n], threads, method)
+        return fn(s, *ptrs[:n], threads, method, min_flops)
     return fn(s, *ptrs[:n])
 
 
@@ -50,7 +50,8 @@ def message(code):
 def test_constants_come_from_the_header():
     assert (lib.CONV_OK, lib.CONV_ENULL, lib.CONV_EEXTENT, lib.CONV_ESTRIDE, lib.CONV_EPADDING,
             lib.CONV_EKERNEL, lib.CONV_EOVERFLOW, lib.CONV_ENOMEM, lib.CONV_ETHREADS,
-            lib.CONV_EMETHOD) == (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+            lib.CONV_EMETHOD, lib.CONV_EOPTION) == (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+    assert lib.CONV_THREAD_MIN_FLOPS == 4000000
     assert (lib.CONV_METHOD_AUTO, lib.CONV_METHOD_DIRECT, lib.CONV_METHOD_GEMM) == (0, 1, 2)
 
 
@@ -65,7 +66,8 @@ def test_strerror():
     assert "allocation" in message(lib.CONV_ENOMEM)
     assert "threads" in message(lib.CONV_ETHREADS)
     assert "method" in message(lib.CONV_EMETHOD)
-    for code in (-1, 10, 1000, 2**31 - 1):
+    assert "thread_min_flops" in message(lib.CONV_EOPTION)
+    for code in (-1, 11, 1000, 2**31 - 1):
         assert message(code) == "unknown error"
 
 
@@ -96,12 +98,12 @@ def test_backward_ex_optional_outputs():
     wanted), dw NULL skips the weight gradient (wt unused unless dx is wanted)."""
     x, dy, wt, dx, dw, db = buffers()
     N = ffi.NULL
-    assert lib.conv_backward_ex(shape(), N, dy, wt, dx, N, N, 1, 0) == lib.CONV_OK
-    assert lib.conv_backward_ex(shape(), x, dy, N, N, dw, db, 1, 0) == lib.CONV_OK
-    assert lib.conv_backward_ex(shape(), N, dy, N, N, N, db, 1, 0) == lib.CONV_OK
-    assert lib.conv_backward_ex(shape(), N, dy, N, N, N, N, 1, 0) == lib.CONV_OK
-    assert lib.conv_backward_ex(shape(), N, dy, wt, dx, dw, db, 1, 0) == lib.CONV_ENULL
-    assert lib.conv_backward_ex(shape(), x, dy, N, dx, dw, db, 1, 0) == lib.CONV_ENULL
+    assert lib.conv_backward_ex(shape(), N, dy, wt, dx, N, N, 1, 0, 0.0) == lib.CONV_OK
+    assert lib.conv_backward_ex(shape(), x, dy, N, N, dw, db, 1, 0, 0.0) == lib.CONV_OK
+    assert lib.conv_backward_ex(shape(), N, dy, N, N, N, db, 1, 0, 0.0) == lib.CONV_OK
+    assert lib.conv_backward_ex(shape(), N, dy, N, N, N, N, 1, 0, 0.0) == lib.CONV_OK
+    assert lib.conv_backward_ex(shape(), N, dy, wt, dx, dw, db, 1, 0, 0.0) == lib.CONV_ENULL
+    assert lib.conv_backward_ex(shape(), x, dy, N, dx, dw, db, 1, 0, 0.0) == lib.CONV_ENULL
 
 
 @pytest.mark.parametrize("name", ["conv_forward_ex", "conv_backward_ex"])
@@ -114,6 +116,10 @@ def test_threads_and_method_checked(name):
     for m in (lib.CONV_METHOD_AUTO, lib.CONV_METHOD_DIRECT, lib.CONV_METHOD_GEMM):
         for t in (1, 2, 5):
             assert call(name, shape(), ptrs, threads=t, method=m) == lib.CONV_OK
+    for f in (-1.0, -1e-300, float("nan")):
+        assert call(name, shape(), ptrs, threads=2, min_flops=f) == lib.CONV_EOPTION
+    for f in (0.0, 1.0, float(lib.CONV_THREAD_MIN_FLOPS), float("inf")):
+        assert call(name, shape(), ptrs, threads=2, min_flops=f) == lib.CONV_OK
     # a bad shape is reported before a bad thread count
     assert call(name, shape(n=0), ptrs, threads=0) == lib.CONV_EEXTENT
 
