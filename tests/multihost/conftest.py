@@ -10,6 +10,8 @@ import subprocess
 import pytest
 
 from multihost.emulated import EmulatedHosts, Unavailable
+from multihost.helpers import only_vendor
+from multihost.slurm_nodes import TwoNodeSlurm, Unavailable as SlurmUnavailable
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +28,19 @@ def hosts(request):
         report.write_line(f"\nemulated hosts {', '.join(h.names)} up in {h.setup_s:.2f} s")
     yield h
     h.down()
+
+
+@pytest.fixture(scope="session")
+def slurm2(hosts, mpi):
+    """slurmctld here and a slurmd in each emulated host: one cluster for the whole session (a
+    second one started right after the first stopped could find a node's slurmd port still
+    held, and its nodes would never come up)."""
+    only_vendor(mpi, "MPICH")      # srun --mpi=pmi2 starts the MPICH wheel's ranks
+    try:
+        s = TwoNodeSlurm(hosts).start()
+    except SlurmUnavailable as e:
+        pytest.skip(f"no two-node Slurm here: {e}")
+    except (OSError, subprocess.SubprocessError) as e:
+        pytest.skip(f"no two-node Slurm here: {e.__class__.__name__}: {e}")
+    yield s
+    s.stop()

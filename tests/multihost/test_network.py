@@ -19,7 +19,6 @@ from convbench.engine import network
 from convbench.kernel import roofline as machine
 from convbench.rank.pingpong import iterations
 from multihost.helpers import manifest
-from multihost.test_slurm_nodes import slurm2  # noqa: F401 - the two-node Slurm fixture
 
 pytestmark = [pytest.mark.multihost, pytest.mark.mpi]
 

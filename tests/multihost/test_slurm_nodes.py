@@ -6,32 +6,16 @@ runs on node1) and is read back with `convbench collect`.
 """
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from conftest import sweep_dirs
 from engine.test_slurm import collect_when_done, convbench, which
-from multihost.helpers import manifest, only_vendor, rank_hosts, summary
-from multihost.slurm_nodes import TwoNodeSlurm, Unavailable
+from multihost.helpers import manifest, rank_hosts, summary
 
 pytestmark = [pytest.mark.multihost, pytest.mark.slurm, pytest.mark.mpi]
 
 TINY = ("--launcher", "slurm", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1",
         "--warmup", "0")
-
-
-@pytest.fixture(scope="module")
-def slurm2(hosts, mpi, request):
-    only_vendor(mpi, "MPICH")      # srun --mpi=pmi2 starts the MPICH wheel's ranks
-    try:
-        s = TwoNodeSlurm(hosts).start()
-    except Unavailable as e:
-        pytest.skip(f"no two-node Slurm here: {e}")
-    except (OSError, subprocess.SubprocessError) as e:
-        pytest.skip(f"no two-node Slurm here: {e.__class__.__name__}: {e}")
-    yield s
-    s.stop()
 
 
 def assert_across_both_nodes(d, nodes):
