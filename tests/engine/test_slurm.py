@@ -42,9 +42,12 @@ def which(name: str) -> str | None:
 
 
 def clean_env(**extra: str) -> dict:
-    """This environment without any Slurm job's variables: the tests choose where they run."""
+    """This environment without any Slurm job's variables (the tests choose where they run) and
+    without make's (under `make test`, MAKELEVEL/MAKEFLAGS/MFLAGS in the environment made an srun
+    step across the emulated nodes fail in MPI_Init: "mpi/pmi2: invalid client request")."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM_", "SBATCH_", "SALLOC_", "SRUN_"))}
+           if not k.startswith(("SLURM_", "SBATCH_", "SALLOC_", "SRUN_"))
+           and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     return {**env, "COLUMNS": "200", **extra}
 
 

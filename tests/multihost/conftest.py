@@ -5,7 +5,6 @@ the reason where this machine cannot make them (not root, no namespaces, no sshd
 """
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
@@ -14,12 +13,6 @@ from multihost.emulated import EmulatedHosts, Unavailable
 from multihost.helpers import only_vendor
 from multihost.slurm_nodes import TwoNodeSlurm, Unavailable as SlurmUnavailable
 
-
-# Under make (MAKELEVEL, MAKEFLAGS and MFLAGS in the environment) an srun step across the
-# emulated nodes fails in MPI_Init with "mpi/pmi2: invalid client request", reproducibly (the
-# same test passes without them); these tests are run by `make test`, so they drop them.
-for _name in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
-    os.environ.pop(_name, None)
 
 @pytest.fixture(scope="session")
 def hosts(request):
