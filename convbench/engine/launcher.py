@@ -139,6 +139,11 @@ class Launcher:
             out += list(self.oversubscribe_flags)
         return out
 
+    def most_ranks(self, ppn: int, hosts: int) -> int | None:
+        """The most ranks --ppn can place on `hosts` hosts (None: no limit; MPICH's -ppn
+        cycles over the hosts again)."""
+        return None
+
     def env(self) -> dict[str, str]:
         """Variables the ranks need on top of the caller's environment."""
         return {}
@@ -168,6 +173,9 @@ class OpenMpiLauncher(Launcher):
     vendor = "Open MPI"
     hostfile_flag = "--hostfile"
     oversubscribe_flags: tuple[str, ...] = ("--oversubscribe",)
+
+    def most_ranks(self, ppn: int, hosts: int) -> int | None:
+        return ppn * hosts      # --map-by ppr:N:node never places more than N ranks a host
 
     def placement(self, ppn, bind, oversubscribe):
         out = []

@@ -227,13 +227,11 @@ def check_launch(plan: SweepPlan, mpi: launch.Launcher) -> None:
     pl = plan.placement
     if pl.hostfile:
         hosts = launch.hostfile_slots(pl.hostfile, vendor=mpi.vendor)
-        # Open MPI's --map-by ppr:N:node places at most N ranks a host and fails a point that
-        # asks for more (MPICH's -ppn cycles over the hosts again): refuse it before a launch
-        most = max(pl.procs)
-        if pl.ppn and mpi.vendor == "Open MPI" and most > pl.ppn * len(hosts):
+        limit = mpi.most_ranks(pl.ppn, len(hosts)) if pl.ppn else None
+        if limit is not None and max(pl.procs) > limit:     # refused before a launch fails
             raise UsageError(
                 f"--ppn {pl.ppn} over the {len(hosts)} host(s) of the hostfile places at most "
-                f"{pl.ppn * len(hosts)} ranks with Open MPI, and --procs asks for {most}: raise "
+                f"{limit} ranks with {mpi.vendor}, and --procs asks for {max(pl.procs)}: raise "
                 "--ppn, add hosts, or leave --ppn out")
 
 
