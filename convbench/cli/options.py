@@ -39,8 +39,14 @@ class SweepOptions:
     config: Annotated[Optional[Path], typer.Option(help="Workload TOML file (same keys as configs/*.toml); excludes --preset.")] = None
     pass_: Annotated[str, typer.Option("--pass", help="forward | backward | train (forward + backward + Allreduce of the weight gradient).")] = Measured.pass_
     data: Annotated[Optional[str], typer.Option(help=f"scatter: rank 0 holds the batch and Scatterv/Gatherv it (the original experiment); local: each rank makes its own shard. [default: {Measured.data}; local with --decomp spatial]", show_default=False)] = None
-    repeats: Annotated[int, typer.Option(help="Timed repeats per point; the point's time is their median.")] = Policy.repeats
-    warmup: Annotated[int, typer.Option(help="Untimed warm-up repeats per point.")] = Policy.warmup
+    repeats: Annotated[int, typer.Option(help="Timed repeats per launch; a point's time is the median of every repeat of its launches.")] = Policy.repeats
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up repeats at the start of every launch.")] = Policy.warmup
+    launches: Annotated[int, typer.Option(help="Launches per point (each its own mpiexec, warm-up and repeats): the intervals come from the spread between launches; 3 at least for an interval.")] = Policy.launches
+    order: Annotated[str, typer.Option(help="rounds: every P once per round, in a seeded random order (a slow spell hits all P alike); random: all launches shuffled; sequential: all launches of a P, then the next.")] = Policy.order
+    order_seed: Annotated[Optional[int], typer.Option(help="Seed of the launch order (default: drawn, and recorded in the manifest).")] = Policy.order_seed
+    target_ci: Annotated[Optional[float], typer.Option(help="Percent: after --launches rounds, more rounds for the P whose 95% interval (speedup; the base point's time) is wider than this share of its value, up to --max-launches and --budget.")] = Policy.target_ci
+    max_launches: Annotated[Optional[int], typer.Option(help="With --target-ci: launches per point at most [default: 4 x --launches].", show_default=False)] = Policy.max_launches
+    budget: Annotated[Optional[float], typer.Option(help="Seconds: no round starts that would end after this much sweep time (the first round always runs).")] = Policy.budget
     out: Annotated[Path, typer.Option(help="Directory that receives one new sub-directory per sweep.")] = Path(SweepPlan.out)
     timeout: Annotated[float, typer.Option(help="Seconds a point may take before its ranks are killed and it is marked failed.")] = Policy.timeout
     hostfile: Annotated[Optional[Path], typer.Option(help="MPI hostfile (MPICH 'host:N' or Open MPI 'host slots=N').")] = None
@@ -88,7 +94,10 @@ class SweepOptions:
                               mpi_args=mpi_args, hostfile=_path_or_none(self.hostfile),
                               ppn=self.ppn, bind=self.bind_to, threads=self.threads)
         policy = Policy(repeats=self.repeats, warmup=self.warmup, timeout=self.timeout,
-                        verify=not self.no_verify, force=self.force, fail_fast=self.fail_fast)
+                        verify=not self.no_verify, force=self.force, fail_fast=self.fail_fast,
+                        launches=self.launches, order=self.order, order_seed=self.order_seed,
+                        target_ci=self.target_ci, max_launches=self.max_launches,
+                        budget=self.budget)
         return SweepPlan(mode, measured, placement, policy, out=str(self.out))
 
 

@@ -16,6 +16,9 @@ from convbench.workload.spec import DATA_MODES, PASSES, Workload
 LAUNCHERS = ("mpiexec", "slurm")
 DECOMPS = ("batch", "spatial")
 BACKENDS = ("convbench", "torch", "naive")
+ORDERS = ("rounds", "random", "sequential")
+#: launches per point at most (a point directory's lNNN folders)
+MAX_LAUNCHES = 999
 
 
 def validate(plan: SweepPlan) -> None:
@@ -87,6 +90,26 @@ def check_policy(po: Policy) -> None:
         raise UsageError(f"--warmup must be >= 0, got {po.warmup}")
     if po.timeout is not None and not po.timeout > 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {po.timeout}")
+    if isinstance(po.launches, bool) or not isinstance(po.launches, int) or po.launches < 1:
+        raise UsageError(f"--launches must be an integer >= 1, got {po.launches!r}")
+    if po.launches > MAX_LAUNCHES:
+        raise UsageError(f"--launches must be at most {MAX_LAUNCHES}, got {po.launches}")
+    if po.order not in ORDERS:
+        raise UsageError(f"--order must be one of {', '.join(ORDERS)}, got {po.order!r}")
+    if po.order_seed is not None and (isinstance(po.order_seed, bool) or not isinstance(po.order_seed, int)
+                                      or not 0 <= po.order_seed < 2**63):
+        raise UsageError(f"--order-seed must be an integer in [0, 2^63), got {po.order_seed!r}")
+    if po.target_ci is not None and not (0 < po.target_ci < 100):
+        raise UsageError(f"--target-ci is a percentage of the value, in (0, 100), got {po.target_ci}")
+    if po.max_launches is not None:
+        if po.target_ci is None:
+            raise UsageError("--max-launches bounds the extra rounds of --target-ci: give --target-ci too")
+        if isinstance(po.max_launches, bool) or not isinstance(po.max_launches, int) \
+                or not po.launches <= po.max_launches <= MAX_LAUNCHES:
+            raise UsageError(f"--max-launches must be an integer from --launches ({po.launches}) "
+                             f"to {MAX_LAUNCHES}, got {po.max_launches!r}")
+    if po.budget is not None and not (po.budget > 0 and po.budget < float("inf")):
+        raise UsageError(f"--budget must be a number of seconds > 0, got {po.budget}")
 
 
 def check_memory(m: Measured, points: list[tuple[int, Workload]], *, spread: bool) -> None:

@@ -59,18 +59,38 @@ class Placement:
 
 @dataclass(frozen=True)
 class Policy:
-    """How each point is run and what the sweep does when something goes wrong."""
+    """How each point is run and what the sweep does when something goes wrong.
 
-    repeats: int = 3                    # timed repeats; a point's time is their median
-    warmup: int = 1                     # untimed repeats before them
-    timeout: float | None = 1200.0      # seconds per point (None: no limit)
+    A point is `launches` launches (each its own mpiexec, warm-up and repeats), run in `order`:
+    rounds (every P once per round, in a seeded random order), random (every launch of every P
+    shuffled) or sequential (all launches of P, then the next P)."""
+
+    repeats: int = 3                    # timed repeats per launch
+    warmup: int = 1                     # untimed repeats before them, in every launch
+    timeout: float | None = 1200.0      # seconds per launch (None: no limit)
     verify: bool = True                 # check against the reference
     force: bool = False                 # run even if the memory estimate exceeds the machine
-    fail_fast: bool = False             # stop at the first failed point
+    fail_fast: bool = False             # stop at the first failed launch
+    launches: int = 5                   # launches per point (rounds)
+    order: str = "rounds"               # rounds | random | sequential
+    order_seed: int | None = None       # None: drawn at the start, then recorded
+    target_ci: float | None = None      # percent: more rounds for the P whose interval is wider
+    max_launches: int | None = None     # with target_ci: launches per point at most (None: 4 x launches)
+    budget: float | None = None         # seconds: no round starts that would end past it
 
     def to_dict(self) -> dict:
         return {"repeats": self.repeats, "warmup": self.warmup, "timeout": self.timeout,
-                "verify": self.verify, "force": self.force, "fail_fast": self.fail_fast}
+                "verify": self.verify, "force": self.force, "fail_fast": self.fail_fast,
+                "launches": self.launches, "order": self.order, "order_seed": self.order_seed,
+                "target_ci": self.target_ci, "max_launches": self.max_launches,
+                "budget": self.budget}
+
+    @property
+    def most_launches(self) -> int:
+        """Launches a point may get: --launches, or with --target-ci up to --max-launches."""
+        if self.target_ci is None:
+            return self.launches
+        return self.max_launches if self.max_launches is not None else 4 * self.launches
 
 
 _PARTS = {"measured": Measured, "placement": Placement, "policy": Policy}
@@ -142,9 +162,13 @@ class SweepPlan:
             procs=tuple(int(p) for p in s["procs"]), launcher=s.get("launcher", Placement.launcher),
             mpiexec=m["mpi"]["mpiexec"], mpi_args=tuple(s["mpi_args"]), hostfile=s["hostfile"],
             ppn=s.get("ppn"), bind=s.get("bind"), threads=int(s.get("threads", Placement.threads)))
+        # a sweep written before launches (schema 1-2) ran one launch per P, in ascending order
         policy = Policy(
             repeats=int(s["repeats"]), warmup=int(s["warmup"]), timeout=s["timeout"],
-            verify=bool(s["verify"]), force=bool(s["force"]), fail_fast=bool(s["fail_fast"]))
+            verify=bool(s["verify"]), force=bool(s["force"]), fail_fast=bool(s["fail_fast"]),
+            launches=int(s.get("launches", 1)), order=s.get("order", "sequential"),
+            order_seed=s.get("order_seed"), target_ci=s.get("target_ci"),
+            max_launches=s.get("max_launches"), budget=s.get("budget"))
         return cls(s["mode"], measured, placement, policy, out)
 
 

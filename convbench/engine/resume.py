@@ -55,6 +55,13 @@ class RecordedSweep(Record):
     force: bool = Policy.force
     fail_fast: bool = Policy.fail_fast
     per_rank: int | None = None
+    # schema 1-2 sweeps ran one launch per point, in ascending P
+    launches: int = 1
+    order: str = "sequential"
+    order_seed: int | None = None
+    target_ci: float | None = None
+    max_launches: int | None = None
+    budget: float | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,9 @@ def load_plan(d: Path, manifest: dict) -> SweepPlan:
                           mpi_args=tuple(rec.mpi_args), hostfile=rec.hostfile, ppn=rec.ppn,
                           bind=rec.bind, threads=rec.threads)
     policy = Policy(repeats=rec.repeats, warmup=rec.warmup, timeout=timeout, verify=rec.verify,
-                    force=rec.force, fail_fast=rec.fail_fast)
+                    force=rec.force, fail_fast=rec.fail_fast, launches=rec.launches,
+                    order=rec.order, order_seed=rec.order_seed, target_ci=rec.target_ci,
+                    max_launches=rec.max_launches, budget=rec.budget)
     for key, text in (("workload.name", wl.name), ("sweep.images", rec.images or ""),
                       ("sweep.bind", rec.bind or "")):
         if len(text) > 255 or not text.isprintable():

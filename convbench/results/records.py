@@ -3,7 +3,8 @@
 - :class:`PointSpec`: what the ranks of one point run (the worker's SPEC file);
 - :class:`RankResult`: what rank 0 writes to OUT (with one :class:`RankReport` per rank and one
   :class:`StepTimes` per repeat);
-- :class:`RankRow`: one row of ranks.csv; :class:`PointRow`: one row of summary.csv;
+- :class:`RankRow`: one row of ranks.csv; :class:`LaunchRow`: one row of launches.csv;
+  :class:`PointRow`: one row of summary.csv;
 - :class:`Manifest`: manifest.json, with its ``schema_version``.
 
 A record's fields are its JSON keys or CSV columns, in order, and their types: ``columns`` and
@@ -21,9 +22,11 @@ from convbench.results.typed import (NAN, Record, RecordError, column, column_ki
 from convbench.workload.spec import Workload
 
 #: the layout this convbench writes: 2 added manifest.json's schema_version (version 1, convbench
-#: 0.1.0, wrote no version; its files have the same columns and load unchanged)
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: 0.1.0, wrote no version; its files have the same columns and load unchanged); 3 made a point
+#: several launches (points/pNNNN/lNNN/, launches.csv, the launch columns of ranks.csv and the
+#: interval columns of summary.csv). An older sweep reads as one launch per point.
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 # ---- what a point's ranks run and what rank 0 writes -------------------------------------------
@@ -64,6 +67,8 @@ class StepTimes(Record):
     gather_s: float = 0.0
     allreduce_s: float = 0.0
     wait_s: float = 0.0
+    t_wall: float = NAN         # time.time() on this rank when the repeat started
+    cpu: int = -1               # the CPU this rank ran on when the repeat ended (-1: unknown)
 
 
 @dataclass
@@ -81,6 +86,7 @@ class RankReport(Record):
     repeats: list[StepTimes]
     row_start: int | None = None    # spatial: output rows [row_start, row_end)
     row_end: int | None = None
+    affinity: str = ""              # the CPUs this rank was allowed on, e.g. "0-1" ('' unknown)
 
 
 @dataclass
@@ -119,9 +125,12 @@ class RankResult(Record):
 # ---- the two tables ----------------------------------------------------------------------------
 @dataclass
 class RankRow(Record):
-    """One row of ranks.csv: one repeat of one rank of one point."""
+    """One row of ranks.csv: one repeat of one rank of one launch of one point."""
 
     procs: int
+    launch: int                 # this point's launch: 0, 1, ... (every launch starts its ranks)
+    round: int                  # the round it ran in (speedups pair P with the base by round)
+    position: int               # its place in the sweep's order of launches: 0, 1, ...
     repeat: int
     rank: int
     host: str
@@ -139,6 +148,40 @@ class RankRow(Record):
     rss_base_mb: float
     rss_peak_mb: float
     rss_data_mb: float
+    t_wall: float = NAN         # time.time() on the rank when the repeat started
+    cpu: int = -1               # the CPU the rank ran on when the repeat ended (-1: unknown)
+    affinity: str = ""          # the CPUs the rank was allowed on ("0-1")
+
+
+@dataclass
+class LaunchRow(Record):
+    """One row of launches.csv: one launch (one mpiexec) of one point."""
+
+    procs: int
+    launch: int
+    round: int
+    position: int
+    started: float = NAN        # time.time() when mpiexec was started
+    repeats: int = 0
+    time_s: float = NAN         # median over its repeats of the max over ranks
+    time_min_s: float = NAN
+    time_max_s: float = NAN
+    load_before: float = NAN    # 1-minute load average just before the launch
+    load_after: float = NAN     # ... and just after it
+    governor: str = ""          # the CPU frequency governor(s), where readable
+    boost: str = ""             # turbo / boost on or off, where readable
+    launch_s: float = NAN
+    data_s: float = NAN
+    warmup_s: float = NAN
+    repeats_s: float = NAN
+    verify_s: float = NAN
+    write_s: float = NAN
+    wall_s: float = NAN
+    checksum: float = NAN
+    sampled: bool = False       # the reference check on sample images ran in this launch
+    verified: bool = False
+    status: str = "failed"
+    reason: str = ""
 
 
 @dataclass
@@ -151,14 +194,24 @@ class PointRow(Record):
     procs: int = 0
     batch: int = 0
     images_per_rank: int = 0
-    repeats: int = 0
-    time_s: float = NAN
+    repeats: int = 0            # timed repeats per launch
+    launches: int = 0           # launches whose repeats the point's figures pool
+    time_s: float = NAN         # median over every repeat of every launch (max over ranks)
     time_min_s: float = NAN
     time_max_s: float = NAN
+    time_lo_s: float = NAN      # the 95% confidence interval of time_s
+    time_hi_s: float = NAN
     compute_s: float = NAN
     comm_s: float = NAN
     speedup: float = NAN
+    speedup_lo: float = NAN     # 95% interval, P paired with the base within a round
+    speedup_hi: float = NAN
     efficiency: float = NAN
+    efficiency_lo: float = NAN
+    efficiency_hi: float = NAN
+    ci_note: str = ""           # why an interval is missing ('too few samples: ...')
+    cv: float = NAN             # coefficient of variation of the repeats' times
+    flags: str = ""             # noise flags, '; '-separated (never a reason to drop data)
     karp_flatt: float = NAN
     gflops: float = NAN
     gbs: float = NAN
@@ -182,6 +235,7 @@ class PointRow(Record):
     verify_s: float = NAN
     write_s: float = NAN
     wall_s: float = NAN
+    stopped: str = ""           # why no more launches ran: launches, target, max-launches, budget, failed
     verified: bool = False
     status: str = "failed"
     reason: str = ""
@@ -192,9 +246,15 @@ class PointRow(Record):
 #: and MPI), data (-> every rank has its input and buffers), warm-up, the timed repeats,
 #: verification, write (rank 0 writes its result, the ranks finalise MPI and exit)
 STAGES = ("launch_s", "data_s", "warmup_s", "repeats_s", "verify_s", "write_s")
-#: columns added to summary.csv after schema version 2 was first written: a file without them
-#: loads, with NaN in them (they need no new version: nothing else changed)
-LATER_COLUMNS = {"PointRow": STAGES[1:] + ("wall_s",)}
+#: columns an older file of a readable version may lack: it loads with NaN in them (an empty
+#: cell in text columns). Version 2 files lack the launch columns (one launch per point: the
+#: reader takes launch and round 0) and, if written early, the stages.
+LATER_COLUMNS = {
+    "PointRow": STAGES[1:] + ("wall_s", "launches", "time_lo_s", "time_hi_s", "speedup_lo",
+                              "speedup_hi", "efficiency_lo", "efficiency_hi", "ci_note", "cv",
+                              "flags", "stopped"),
+    "RankRow": ("launch", "round", "position", "t_wall", "cpu", "affinity"),
+}
 
 
 def later_columns(cls) -> tuple[str, ...]:
@@ -225,7 +285,9 @@ class Manifest(Record):
     network: dict | None = None         # the measured network: {"within": .., "between": ..}
     interrupted: bool | None = None
     points_done: list[int] | None = None
-    point_times: dict | None = None     # str(P) -> {stage of STAGES and wall_s: seconds}
+    point_times: dict | None = None     # str(P) -> {stage of STAGES and wall_s: seconds, summed over launches}
+    stops: dict | None = None           # str(P) -> why the point's launches stopped (PointRow.stopped)
+    noise: dict | None = None           # the machine before the sweep: load, cores, governor, boost, warning
     extra: dict = field(default_factory=dict)
 
     #: written even when empty; the fields after these only when set
