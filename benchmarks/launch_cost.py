@@ -53,7 +53,7 @@ def floor(mpi: launcher.Launcher, procs: int) -> float:
 def one_sweep(mpiexec: str, procs: str, out: str) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     before = set(Path(out).iterdir())
-    p = subprocess.run([_python(mpiexec), "-m", "convbench", "strong", "--preset", "tiny",
+    p = subprocess.run([_python(mpiexec), "-m", "convbench", "strong", "--launches", "1", "--order", "sequential", "--preset", "tiny",
                         "--procs", procs, "--repeats", "1", "--warmup", "0", "--out", out,
                         "--mpiexec", mpiexec],
                        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)

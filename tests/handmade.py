@@ -85,7 +85,7 @@ def real_sweep(data: str = "scatter") -> Path:
 
 @functools.lru_cache(maxsize=None)
 def _real_sweep(data: str) -> Path:
-    res = sweep.run(sweep.SweepPlan.of(mode="strong", workload=TINY, procs=(1, 2), data=data,
+    res = sweep.run(sweep.SweepPlan.of(mode="strong", workload=TINY, procs=(1, 2), data=data, launches=1, order="sequential",
                                        repeats=2, warmup=0, timeout=120,
                                        out=str(_session_dir() / "sweeps")), argv=["test"])
     assert not res.failed, res.rows

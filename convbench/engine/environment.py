@@ -64,3 +64,4 @@ def describe() -> dict:
         "mem_available_mb": (m // 2**20) if (m := mem_available_bytes()) else None,
         "kernel_build": kernel_build(),
     }
+

@@ -74,8 +74,27 @@ def stages_line(row: dict) -> str:
     return f"wall {wall:.2f} s = " + " + ".join(parts)
 
 
+def _interval(v, lo, hi, fmt: str, note: str, unit: str = "") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if all(x is not None and math.isfinite(x) for x in (lo, hi)):
+        return f"{format(v, fmt)} [{format(lo, fmt)}-{format(hi, fmt)}]{unit}"
+    return format(v, fmt) + unit + (" (no interval yet)" if note else "")
+
+
+def point_text(row: dict) -> str:
+    """A point as it stands: 'P=2: 0.1710 s [0.1690-0.1730], speedup 1.16 [1.10-1.20], 3 launches'."""
+    if row.get("status") != "ok":
+        return "failed"
+    note = row.get("ci_note") or ""
+    text = (f"{_interval(row.get('time_s'), row.get('time_lo_s'), row.get('time_hi_s'), '.4f', note, ' s')}"
+            f", speedup {_interval(row.get('speedup'), row.get('speedup_lo'), row.get('speedup_hi'), '.2f', note)}"
+            f", {row.get('launches', 0)} launch(es)")
+    return text + (f"; {row['flags']}" if row.get("flags") else "")
+
+
 class LiveProgress:
-    """A rich progress bar over the points of a sweep, with a line per finished point."""
+    """A rich progress bar over the launches of a sweep, with a line per finished launch."""
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
@@ -88,7 +107,11 @@ class LiveProgress:
         c = self.console
         m, po = plan.measured, plan.policy
         c.print(f"[bold]convbench {plan.mode}[/bold]: {escape(plan.describe())}"
-                + f"; pass {m.pass_}, data {m.data}, {po.repeats} repeats + {po.warmup} warm-up")
+                + f"; pass {m.pass_}, data {m.data}; {po.launches} launches of {po.warmup} warm-up + "
+                f"{po.repeats} repeats per point, order {po.order} (seed {po.order_seed})"
+                + (f", up to {po.most_launches} launches for a {po.target_ci:g}% interval"
+                   if po.target_ci is not None else "")
+                + (f", budget {po.budget:g} s" if po.budget is not None else ""))
         c.print(f"MPI: {mpi.vendor} ({escape(mpi.path)}), {slots} slots; results: {escape(str(sweep_dir))}")
         over = [p for p in plan.procs if p > slots]
         if over:
@@ -98,24 +121,34 @@ class LiveProgress:
         self.progress.start()
         self.task = self.progress.add_task("starting", total=len(plan.procs))
 
-    def point_started(self, procs: int, batch: int, oversubscribed: bool) -> None:
-        note = " (oversubscribed)" if oversubscribed else ""
-        self.progress.update(self.task, description=f"P={procs}, batch {batch}{note}")
+    def note(self, line: str) -> None:
+        self.console.print(f"[yellow]{escape(line)}[/yellow]")
 
-    def point_finished(self, row: dict) -> None:
+    def launches_planned(self, total: int) -> None:
+        self.progress.update(self.task, total=total)
+
+    def launch_started(self, slot, batch: int, oversubscribed: bool) -> None:
+        note = " (oversubscribed)" if oversubscribed else ""
+        self.progress.update(self.task, description=f"round {slot.round}: P={slot.procs}, "
+                                                    f"batch {batch}{note}")
+
+    def launch_finished(self, slot, launch_row: dict, row: dict) -> None:
+        """A line per launch: its own time, then the point's so far (pooled, with its
+        interval once there is one), and where the launch's wall time went."""
         self.progress.advance(self.task)
-        if row["status"] == "ok":
-            self.console.print(f"  P={row['procs']}: {row['time_s']:.4f} s, speedup "
-                               f"{_num(row.get('speedup'), '.2f')}, verified")
+        head = f"  P={slot.procs} launch {slot.launch} (round {slot.round})"
+        if launch_row["status"] != "ok":
+            self.console.print(f"  [red]{head}: failed: {escape(str(launch_row.get('reason', '')))}[/red]")
         else:
-            self.console.print(f"  [red]P={row['procs']}: failed: {escape(str(row.get('reason', '')))}[/red]")
-        line = stages_line(row)
+            self.console.print(f"{head}: {launch_row['time_s']:.4f} s; point "
+                               f"{escape(point_text(row))}")
+        line = stages_line(launch_row)
         if line:
             self.console.print(f"    [dim]{escape(line)}[/dim]")
 
-    def point_kept(self, row: dict) -> None:
-        self.progress.advance(self.task)
-        self.console.print(f"  P={row['procs']}: kept from an earlier session ({row['time_s']:.4f} s)")
+    def launches_kept(self, count: int) -> None:
+        self.progress.advance(self.task, count)
+        self.console.print(f"  {count} launch(es) kept from an earlier session")
 
     def sweep_finished(self) -> None:
         self.progress.stop()

@@ -1,7 +1,8 @@
-"""One point of a sweep: write its spec, launch its ranks once, turn what rank 0 wrote into rows.
+"""One launch of a point: write its spec, launch its ranks, turn what rank 0 wrote into rows.
 
-One ``mpiexec`` launch runs the warm-up and all repeats of a point. The spec and the rows
-are the records of :mod:`convbench.results.records`.
+One ``mpiexec`` launch runs a warm-up and repeats; a point is several launches
+(engine/schedule.py orders them, engine/aggregate.py pools them into the point's row). The
+spec and the rows are the records of :mod:`convbench.results.records`.
 """
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from convbench.engine import hosts
 from convbench.engine import launcher as launch
 from convbench.results import records
 from convbench.results.records import PointRow, PointSpec, RankResult, RankRow
-from convbench.results.store import point_dir, write_json
+from convbench.engine.schedule import Slot
+from convbench.results.store import launch_dir, write_json
 from convbench.workload import cost
 
-__all__ = ["PointSpec", "PointOutcome", "run", "collect", "explain", "stage_times"]
+__all__ = ["PointSpec", "LaunchOutcome", "run", "collect", "explain", "stage_times"]
 
 
 def stage_times(row: dict) -> dict:
@@ -30,45 +32,84 @@ def stage_times(row: dict) -> dict:
 
 
 @dataclass
-class PointOutcome:
-    """A measured (or failed) point: its rank rows, its summary row and the raw result.
+class LaunchOutcome:
+    """A measured (or failed) launch: its rank rows, its own row and the raw result.
 
-    ``row`` is the summary row (a :class:`~convbench.results.records.PointRow` as a dict, before
-    speedup and efficiency) that the sweep keeps adding to; ``result`` is what rank 0 wrote, as
-    it wrote it (empty if it wrote nothing)."""
+    ``row`` is this launch alone as a summary row (a :class:`~convbench.results.records.PointRow`
+    as a dict: its repeats' median, memory, stages, status), which engine/aggregate.py pools with
+    the point's other launches; ``probe`` what the machine was doing around it (LaunchRow's
+    started, load_before, load_after, governor, boost); ``result`` is what rank 0 wrote, as it
+    wrote it (empty if it wrote nothing)."""
 
-    procs: int
+    slot: Slot
     rank_rows: list[RankRow]
     row: dict
     result: dict = field(default_factory=dict)
+    probe: dict = field(default_factory=dict)
+    sampled: bool = False       # the reference check on sample images ran in this launch
+
+    @property
+    def procs(self) -> int:
+        return self.slot.procs
 
     @property
     def ok(self) -> bool:
         return self.row["status"] == "ok"
 
+    def launch_row(self) -> dict:
+        """Its row of launches.csv."""
+        r, s = self.row, self.slot
+        return records.to_dict(records.LaunchRow(
+            procs=s.procs, launch=s.launch, round=s.round, position=s.position,
+            repeats=r["repeats"], time_s=r["time_s"], time_min_s=r["time_min_s"],
+            time_max_s=r["time_max_s"], **{k: r[k] for k in (*records.STAGES, "wall_s")},
+            checksum=r["checksum"], sampled=self.sampled, verified=r["verified"],
+            status=r["status"], reason=r["reason"],
+            **{k: self.probe[k] for k in _PROBE if k in self.probe}))
+
     def save(self, d: Path) -> None:
-        """outcome.json beside result.json: what a resumed sweep keeps of this point."""
-        write_json(Path(d) / "outcome.json", {"row": self.row, "rank_rows": self.rank_rows})
+        """outcome.json beside result.json: what a resumed sweep keeps of this launch."""
+        write_json(Path(d) / "outcome.json", {
+            "slot": [self.slot.procs, self.slot.launch, self.slot.round, self.slot.position],
+            "row": self.row, "rank_rows": self.rank_rows, "probe": self.probe,
+            "sampled": self.sampled})
 
     @classmethod
-    def load(cls, d: Path) -> "PointOutcome | None":
-        """The outcome saved in a point directory, or None if there is none (or it is corrupt)."""
+    def load(cls, d: Path, slot: Slot) -> "LaunchOutcome | None":
+        """The outcome saved in a launch directory for this slot, or None if there is none (or
+        it is corrupt, or it was another slot's). A schema 1-2 point directory (pNNNN holding
+        one launch) reads as launch 0 in round 0."""
         try:
             saved = json.loads((Path(d) / "outcome.json").read_text(encoding="utf-8"))
             result = json.loads((Path(d) / "result.json").read_text(encoding="utf-8"))
+            if not isinstance(saved, dict) or not isinstance(result, dict):
+                return None
+            if "slot" in saved and [int(x) for x in saved["slot"][:3]] != [slot.procs, slot.launch, slot.round]:
+                return None
+            slot = Slot(slot.procs, slot.launch, slot.round, int(saved.get("slot", [0] * 4)[3]))
             row = records.to_dict(PointRow.from_json(saved["row"]))
-            rank_rows = [RankRow.from_json(r) for r in saved["rank_rows"]]
-            return cls(row["procs"], rank_rows, row, result)
-        except (OSError, ValueError, KeyError, TypeError, records.RecordError):
+            rank_rows = [RankRow.from_json({"launch": slot.launch, "round": slot.round,
+                                            "position": slot.position, **r})
+                         for r in saved["rank_rows"]]
+            probe = {k: v for k, v in (saved.get("probe") or {}).items() if k in _PROBE}
+            if row["procs"] != slot.procs:
+                return None
+            return cls(slot, rank_rows, row, result, probe, bool(saved.get("sampled", True)))
+        except (OSError, ValueError, KeyError, TypeError, IndexError, records.RecordError):
             return None
 
 
-def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
+#: LaunchRow's fields that describe the machine around a launch
+_PROBE = ("started", "load_before", "load_after", "governor", "boost")
+
+
+def run(spec: PointSpec, slot: Slot, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
         oversubscribe: bool, hostfile: str | None = None, mpi_args: tuple[str, ...] = (),
         timeout: float | None = None, env: dict | None = None, ppn: int | None = None,
-        bind: str | None = None) -> PointOutcome:
-    """Launch one point and collect it. KeyboardInterrupt passes through (ranks killed)."""
-    d = point_dir(sweep_dir, spec.procs)
+        bind: str | None = None) -> LaunchOutcome:
+    """Run one launch of a point and collect it. KeyboardInterrupt passes through (ranks
+    killed)."""
+    d = launch_dir(sweep_dir, spec.procs, slot.launch)
     spec_path, out_path, log_path = d / "spec.json", d / "result.json", d / "mpiexec.log"
     if out_path.exists():         # a result left by an earlier session of this point
         out_path.unlink()
@@ -91,7 +132,7 @@ def run(spec: PointSpec, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,
     if reason:
         tail = outcome.log_tail or launch.tail(log_path)    # mpiexec may exit 0 and say why
         reason += f"; {hosts.clue(tail)}{explain(tail)} (log: {log_path})"
-    return collect(spec, result, mode=mode, oversubscribed=oversubscribe,
+    return collect(spec, result, slot, mode=mode, oversubscribed=oversubscribe,
                    started_at=outcome.started_at, ended_at=ended_at, failure=reason)
 
 
@@ -120,11 +161,12 @@ def explain(tail: list[str]) -> str:
     return line[:300]
 
 
-def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,
+def collect(spec: PointSpec, result: dict, slot: Slot, *, mode: str, oversubscribed: bool,
             started_at: float, ended_at: float = math.nan,
-            failure: str = "") -> PointOutcome:
+            failure: str = "") -> LaunchOutcome:
     """Rows from rank 0's result (or a failed row where there is none). started_at and
     ended_at: time.time() when mpiexec was started and when it had exited."""
+    sampled = spec.verify and spec.verify_samples > 0
     wl = spec.workload
     row = PointRow(
         wall_s=ended_at - started_at, mode=mode, pass_=spec.pass_, data=spec.data, procs=spec.procs, batch=wl.batch,
@@ -137,14 +179,17 @@ def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,
             res = RankResult.from_json(result, "rank 0's result")
         except records.RecordError as e:
             row.reason = f"{e} (written by another convbench version?)"
+    probe = {"started": started_at}
     if res is None:
-        return PointOutcome(spec.procs, [], records.to_dict(row), result)
+        return LaunchOutcome(slot, [], records.to_dict(row), result, probe, sampled)
 
     per_rank = sorted(res.ranks, key=lambda r: r.rank)
     rank_rows = [
-        RankRow(procs=spec.procs, repeat=i, rank=r.rank, host=r.host, start=r.start, end=r.end,
+        RankRow(procs=spec.procs, launch=slot.launch, round=slot.round, position=slot.position,
+                repeat=i, rank=r.rank, host=r.host, start=r.start, end=r.end,
                 images=r.images, **records.to_dict(rep), rss_base_mb=r.rss_base_mb,
-                rss_peak_mb=r.rss_peak_mb, rss_data_mb=r.rss_peak_mb - r.rss_base_mb)
+                rss_peak_mb=r.rss_peak_mb, rss_data_mb=r.rss_peak_mb - r.rss_base_mb,
+                affinity=r.affinity)
         for r in res.ranks for i, rep in enumerate(r.repeats)]
     times = stats.repeat_times([[rep.time_s for rep in r.repeats] for r in per_rank])
     compute = stats.repeat_times([[rep.compute_s for rep in r.repeats] for r in per_rank])
@@ -174,4 +219,4 @@ def collect(spec: PointSpec, result: dict, *, mode: str, oversubscribed: bool,
     if not spec.verify:
         row.verified = False
         row.reason = "verification switched off (--no-verify)"
-    return PointOutcome(spec.procs, rank_rows, records.to_dict(row), result)
+    return LaunchOutcome(slot, rank_rows, records.to_dict(row), result, probe, sampled)

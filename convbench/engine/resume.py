@@ -140,8 +140,10 @@ def load_plan(d: Path, manifest: dict) -> SweepPlan:
                           bind=rec.bind, threads=rec.threads)
     policy = Policy(repeats=rec.repeats, warmup=rec.warmup, timeout=timeout, verify=rec.verify,
                     force=rec.force, fail_fast=rec.fail_fast, launches=rec.launches,
-                    order=rec.order, order_seed=rec.order_seed, target_ci=rec.target_ci,
-                    max_launches=rec.max_launches, budget=rec.budget)
+                    order=rec.order, order_seed=rec.order_seed,
+                    target_ci=None if s.get("target_ci") is None else rec.target_ci,
+                    max_launches=rec.max_launches,
+                    budget=None if s.get("budget") is None else rec.budget)
     for key, text in (("workload.name", wl.name), ("sweep.images", rec.images or ""),
                       ("sweep.bind", rec.bind or "")):
         if len(text) > 255 or not text.isprintable():

@@ -7,6 +7,8 @@ marked failed and gets no speedup.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 import signal
@@ -24,19 +26,22 @@ from convbench.engine import resume as resuming
 from convbench.engine import launcher as launch
 from convbench.engine import network
 from convbench.engine import point as pt
+from convbench.engine import schedule
 from convbench.engine import slurm
+from convbench.engine.schedule import Slot
 from convbench.engine.checks import validate
 from convbench.engine.lock import SweepLock
-from convbench.engine.reaper import signum_of
 from convbench.engine.plan import Measured, Placement, Policy, SweepPlan
+from convbench.engine.rounds import (GRAD_RTOL, SweepResult, add_roofline, cross_check,  # noqa: F401
+                                     NullProgress, Progress, execute as _execute, point_spec,
+                                     record_hosts, _now)
 from convbench.reporting import stats
-from convbench.results.store import MANIFEST, Recorder, new_sweep_dir, point_dir
+from convbench.results.store import MANIFEST, launch_dir, new_sweep_dir, point_dir
 from convbench.workload.spec import Workload
 
 __all__ = ["SweepPlan", "Measured", "Placement", "Policy", "validate", "run", "resume", "slots",
            "select", "SweepResult", "Progress", "NullProgress", "cross_check"]
 
-GRAD_RTOL = 1e-4     # whole-batch dW across P: the float32 sums are taken in another order
 
 
 def slots(placement: Placement) -> int:
@@ -57,69 +62,14 @@ def select(placement: Placement) -> launch.Launcher:
     return launch.detect(launch.find_mpiexec(placement.mpiexec))
 
 
-class Progress(Protocol):
-    """What a sweep tells its caller while it runs (report.LiveProgress draws it)."""
-
-    def sweep_started(self, plan: SweepPlan, sweep_dir: Path, mpi: launch.Launcher,
-                      slots: int) -> None: ...
-    def point_started(self, procs: int, batch: int, oversubscribed: bool) -> None: ...
-    def point_finished(self, row: dict) -> None: ...
-    def point_kept(self, row: dict) -> None: ...
-    def sweep_finished(self) -> None: ...
-
-
-class NullProgress:
-    def sweep_started(self, *a, **k): pass
-    def point_started(self, *a, **k): pass
-    def point_finished(self, *a, **k): pass
-    def point_kept(self, *a, **k): pass
-    def sweep_finished(self, *a, **k): pass
-
-
-@dataclass
-class SweepResult:
-    """What a finished (or interrupted) sweep leaves: its directory and summary rows."""
-
-    path: Path
-    rows: list[dict] = field(default_factory=list)
-    interrupted: bool = False
-    signal: str | None = None           # the signal that interrupted it (SIGINT: Ctrl-C)
-    job_id: str | None = None           # the Slurm job that will run it (nothing ran here)
-
-    @property
-    def failed(self) -> list[dict]:
-        return [r for r in self.rows if r["status"] != "ok"]
-
-
-def cross_check(outcomes: list[pt.PointOutcome], mode: str) -> None:
-    """Mark points failed whose checksum or gradient disagrees with the first good point."""
-    good = [o for o in outcomes if o.ok and o.row["verified"]]
-    if not good:
-        return
-    ref = good[0]
-    for o in good[1:]:
-        errs = []
-        a, b = ref.result.get("checksum_ref"), o.result.get("checksum_ref")
-        exact = ref.result.get("checksum_exact", True) and o.result.get("checksum_exact", True)
-        scale = max(ref.result.get("checksum_abs") or 0.0, o.result.get("checksum_abs") or 0.0)
-        if a is not None and b is not None and not exact and abs(a - b) <= GRAD_RTOL * scale:
-            pass        # an input gradient summed over halo rows: equal up to rounding
-        elif a is not None and a != b:
-            what = "checksum of the shared images" if mode == "weak" else "output checksum"
-            errs.append(f"{what} {b!r} differs from {a!r} at P={ref.procs}")
-        if mode != "weak" and "dw" in ref.result and "dw" in o.result:
-            err = rel_err(o.result["dw"], ref.result["dw"])
-            if not err <= GRAD_RTOL:
-                errs.append(f"weight gradient differs from P={ref.procs} by {err:.1e} (relative)")
-        if errs:
-            o.row.update(status="failed", verified=False, reason="; ".join(errs))
-
-
 def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | None = None,
         env: dict | None = None) -> SweepResult:
     """Run every point of a plan in a new sweep directory; results are on disk after each point.
     With --launcher slurm outside an allocation, submit a job that will run them instead."""
     validate(plan)
+    if plan.policy.order_seed is None:      # drawn once, recorded: a resume repeats the order
+        plan = dataclasses.replace(plan, policy=dataclasses.replace(
+            plan.policy, order_seed=schedule.draw_seed()))
     submitting = plan.placement.launcher == "slurm" and not slurm.in_allocation()
     if submitting:
         slurm.command_path("sbatch")                  # before a directory is made
@@ -186,21 +136,51 @@ def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
             manifest["mpi"].update(mpiexec=mpi.path, vendor=mpi.vendor,
                                    launcher_version=mpi.version, slots=slots(placement))
             manifest["environment"] = environment.describe()
-        done = []
-        for p in plan.procs:
-            o = pt.PointOutcome.load(point_dir(d, p))
-            if o is not None and o.ok:
-                done.append(o)
+        done = kept_launches(d, plan)
         launched = {"launch": {**launch.of(), "mpiexec": mpi.path, "vendor": mpi.vendor},
                     "changed": changed}
         return _execute(plan, mpi, slots(placement), d, manifest, done, progress, argv, env,
                         launched)
 
 
+def kept_launches(d: Path, plan: SweepPlan) -> list[pt.LaunchOutcome]:
+    """The launches of an earlier session that a resume keeps: measured and verified (ok),
+    for the slots the recorded order gives (and the extra rounds --target-ci added). A
+    schema 1-2 directory kept one launch per point in points/pNNNN."""
+    po = plan.policy
+    seed = po.order_seed if po.order_seed is not None else 0
+    done = []
+    for p in plan.procs:
+        for launch_no in range(po.most_launches):
+            ld = launch_dir(d, p, launch_no, make=False)
+            if launch_no == 0 and not ld.is_dir() and (point_dir(d, p) / "outcome.json").is_file():
+                ld = point_dir(d, p)                        # schema 1-2: one launch per point
+            if not ld.is_dir():
+                break
+            slot = _slot_of(plan, seed, p, launch_no, ld)
+            o = pt.LaunchOutcome.load(ld, slot)
+            if o is None or not o.ok:
+                break                   # the launches after a lost one run again, in order
+            done.append(o)
+    return done
+
+
+def _slot_of(plan: SweepPlan, seed: int, p: int, launch_no: int, ld: Path) -> Slot:
+    """The slot a saved launch had: the planned one, or (an extra round) what it recorded."""
+    for s in schedule.slots(plan.procs, plan.policy.launches, plan.policy.order, seed):
+        if (s.procs, s.launch) == (p, launch_no):
+            return s
+    try:
+        saved = json.loads((ld / "outcome.json").read_text(encoding="utf-8"))["slot"]
+        return Slot(p, launch_no, int(saved[2]), int(saved[3]))
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return Slot(p, launch_no, launch_no, -1)
+
+
 #: the longest names a sweep directory holds: its own (timestamp, mode, a -NNN suffix) beside
 #: the workload's name, and a point's files below it, temporary names included
 _DIR_EXTRA = len("20260101-000000-strong--999")
-_BELOW = "/points/p0000/.outcome.json.tmp4194304"
+_BELOW = "/points/p0000/l000/.outcome.json.tmp4194304"
 
 
 def check_room(out: Path, name: str) -> None:
@@ -244,94 +224,3 @@ def _roofline() -> dict | None:
         return None
 
 
-def add_roofline(row: dict, wl: Workload, pass_: str, placement: Placement,
-                 roof: dict | None) -> None:
-    """GFLOP/s and GB/s against the roofline of the cores the point used (one machine);
-    wl: the point's workload (its whole batch)."""
-    t = row.get("time_s")
-    if not roof or placement.hostfile or placement.launcher != "mpiexec" or t is None or math.isnan(t):
-        return
-    cores = row["procs"] * placement.threads
-    row.update(stats.roofline_columns(t, row.get("gbs", math.nan), wl.flops(pass_),
-                                      wl.bytes_moved(pass_), roof, cores))
-
-
-def point_spec(m: Measured, policy: Policy, threads: int, wl: Workload, procs: int,
-               checksum_images: int) -> pt.PointSpec:
-    """What the ranks of one point run: wl is the point's workload (its whole batch)."""
-    return pt.PointSpec(
-        workload=wl, procs=procs, pass_=m.pass_, data=m.data, repeats=policy.repeats,
-        warmup=policy.warmup, verify=policy.verify, checksum_images=checksum_images,
-        decomp=m.decomp, backend=m.backend, images=m.images, threads=threads)
-
-
-def record_hosts(manifest: dict, procs: int, ranks: list[dict]) -> None:
-    """manifest["hosts"][host][P] = ranks of the P-rank point that ran on host."""
-    hosts = manifest.setdefault("hosts", {})
-    for r in ranks:
-        per = hosts.setdefault(r["host"], {})
-        per[str(procs)] = per.get(str(procs), 0) + 1
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def _execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Path,
-             manifest: dict, done: list[pt.PointOutcome], progress: Progress | None,
-             argv: list[str] | None, env: dict | None, launched: dict | None = None) -> SweepResult:
-    progress = progress or NullProgress()
-    session = {"command": list(argv if argv is not None else sys.argv), "started": _now(),
-               "finished": None, "interrupted": False, "points_kept": [o.procs for o in done],
-               "points_run": [], **(launched or {})}
-    manifest.setdefault("sessions", []).append(session)
-    rec = Recorder(sweep_dir, manifest)
-    result = SweepResult(sweep_dir)
-    outcomes = {o.procs: o for o in done}
-    pl = plan.placement
-    shared = min(plan.batch_at(p) for p in plan.procs)
-
-    def record() -> None:
-        ordered = [outcomes[p] for p in plan.procs if p in outcomes]
-        cross_check(ordered, plan.mode)
-        result.rows = stats.add_scaling([o.row for o in ordered], plan.mode)
-        rec.write([r for o in ordered for r in o.rank_rows], result.rows)
-
-    progress.sweep_started(plan, sweep_dir, mpi, n_slots)
-    try:
-        for p in plan.procs:
-            if p in outcomes:
-                progress.point_kept(outcomes[p].row)
-                continue
-            over = p > n_slots
-            progress.point_started(p, plan.batch_at(p), over)
-            wl = plan.workload_at(p)
-            spec = point_spec(plan.measured, plan.policy, pl.threads, wl, p, shared)
-            o = pt.run(spec, mpi, sweep_dir, mode=plan.mode, oversubscribe=over,
-                       hostfile=pl.hostfile, mpi_args=pl.mpi_args, timeout=plan.policy.timeout,
-                       env=env, ppn=pl.ppn, bind=pl.bind)
-            outcomes[p] = o
-            add_roofline(o.row, wl, plan.measured.pass_, pl, manifest.get("roofline"))
-            record_hosts(manifest, p, o.result.get("ranks", []))
-            manifest.setdefault("point_times", {})[str(p)] = pt.stage_times(o.row)
-            session["points_run"].append(p)
-            if o.result.get("mpi_library") and not manifest["mpi"].get("library"):
-                manifest["mpi"]["library"] = o.result["mpi_library"]
-            record()
-            o.save(point_dir(sweep_dir, p))
-            progress.point_finished(next(r for r in result.rows if r["procs"] == p))
-            if plan.policy.fail_fast and not o.ok:
-                break
-        if done and not session["points_run"]:
-            record()
-    except KeyboardInterrupt as e:      # Ctrl-C, or a signal (engine.reaper.Interrupted)
-        result.interrupted = True
-        result.signal = signal.Signals(signum_of(e)).name
-    finally:
-        session.update(finished=_now(), interrupted=result.interrupted)
-        if result.signal:
-            session["signal"] = result.signal
-        rec.update_manifest(finished=_now(), interrupted=result.interrupted,
-                            points_done=[p for p in plan.procs if p in outcomes])
-        progress.sweep_finished()
-    return result

@@ -2,10 +2,12 @@
 
     <out>/<YYYYmmdd-HHMMSS>-<mode>-<workload>/
         manifest.json        environment, command line, workload, sweep parameters, times
-        ranks.csv            one row per (procs, repeat, rank)
+        ranks.csv            one row per (procs, launch, repeat, rank)
+        launches.csv         one row per launch (one mpiexec) of a point
         summary.csv          one row per point
-        points/p0004/        spec.json (what the ranks ran), result.json (what rank 0
-                             wrote), mpiexec.log (everything the ranks printed)
+        points/p0004/l000/   one launch: spec.json (what the ranks ran), result.json (what
+                             rank 0 wrote), mpiexec.log (everything the ranks printed),
+                             outcome.json (its rows, what a resumed sweep keeps)
 
 Every file is written to a temporary name in the same directory and renamed over the old
 one, so a reader (or a crash) never sees half a file.
@@ -27,8 +29,9 @@ from convbench.core.fsio import atomic_write
 
 #: the columns of the two tables, in order: the fields of their records
 RANK_COLUMNS = list(records.columns(records.RankRow))
+LAUNCH_COLUMNS = list(records.columns(records.LaunchRow))
 SUMMARY_COLUMNS = list(records.columns(records.PointRow))
-MANIFEST, RANKS, SUMMARY = "manifest.json", "ranks.csv", "summary.csv"
+MANIFEST, RANKS, LAUNCHES, SUMMARY = "manifest.json", "ranks.csv", "launches.csv", "summary.csv"
 
 
 
@@ -99,6 +102,14 @@ def point_dir(sweep_dir: Path, procs: int) -> Path:
     return d
 
 
+def launch_dir(sweep_dir: Path, procs: int, launch: int, *, make: bool = True) -> Path:
+    """points/pNNNN/lNNN: one launch of a point (schema 1-2 sweeps kept one launch in pNNNN)."""
+    d = Path(sweep_dir) / "points" / f"p{procs:04d}" / f"l{launch:03d}"
+    if make:
+        d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
 class Recorder:
     """Writes a sweep's manifest and rewrites its two tables after every point."""
 
@@ -114,10 +125,11 @@ class Recorder:
         self.manifest["schema_version"] = stamped["schema_version"]
         write_json(self.dir / MANIFEST, stamped)
 
-    def write(self, rank_rows: list, summary_rows: list) -> None:
-        """All rank rows and the whole (re-derived) summary of the points finished so far
-        (records, or dicts keyed by their columns)."""
+    def write(self, rank_rows: list, summary_rows: list, launch_rows: list = ()) -> None:
+        """All rank rows, launch rows and the whole (re-derived) summary of the launches
+        finished so far (records, or dicts keyed by their columns)."""
         write_csv(self.dir / RANKS, rank_rows, RANK_COLUMNS)
+        write_csv(self.dir / LAUNCHES, launch_rows, LAUNCH_COLUMNS)
         write_csv(self.dir / SUMMARY, summary_rows, SUMMARY_COLUMNS)
 
     def update_manifest(self, **fields) -> None:
@@ -128,13 +140,16 @@ class Recorder:
 # ---- loading --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Sweep:
-    """A results directory as read back: the manifest and the two tables (pandas)."""
+    """A results directory as read back: the manifest and the three tables (pandas).
+    A sweep of schema 1-2 has no launches.csv: ``launches`` is then empty (its columns only)
+    and its ranks.csv reads as launch 0, round 0 of every point."""
 
     path: Path
     manifest: dict
     ranks: "object"     # pandas.DataFrame
     summary: "object"   # pandas.DataFrame
     warnings: tuple[str, ...] = ()    # one line per row whose NaN/inf cells are read as missing
+    launches: "object" = None         # pandas.DataFrame
 
 
 def is_sweep_dir(path: Path) -> bool:
@@ -158,6 +173,9 @@ def load(path: str | Path) -> Sweep:
     tables = {}
     for name, record in TABLES.items():
         f = p / name
+        if name == LAUNCHES and not f.is_file() and manifest.get("schema_version", 1) < 3:
+            tables[name] = pd.DataFrame(columns=LAUNCH_COLUMNS)     # before launches
+            continue
         if not f.is_file():
             raise UsageError(f"{f} is missing: the sweep measured no point yet")
         try:
@@ -171,13 +189,18 @@ def load(path: str | Path) -> Sweep:
                              "(or one another convbench version wrote)")
         for c in later:                 # an older file: these columns did not exist yet
             if c not in df.columns:
-                df[c] = math.nan
+                df[c] = OLD_DEFAULTS.get(c, math.nan)
         _check_table(f, df, records.numeric_columns(record))
         tables[name] = df
     if len(tables[SUMMARY]) == 0:
         raise UsageError(f"{p / SUMMARY} has no rows: the sweep measured no point yet")
     notes = [*_missing(p / RANKS, tables[RANKS], ()), *_missing(p / SUMMARY, tables[SUMMARY], TIMES)]
-    return Sweep(p, manifest, tables[RANKS], tables[SUMMARY], tuple(notes))
+    return Sweep(p, manifest, tables[RANKS], tables[SUMMARY], tuple(notes), tables[LAUNCHES])
+
+
+#: what an older file's missing columns hold: one launch per point, in round 0
+OLD_DEFAULTS = {"launch": 0, "round": 0, "position": 0, "cpu": -1, "affinity": "",
+                "ci_note": "", "flags": "", "stopped": ""}
 
 
 #: a point with one of these missing has no measurement (its scaling columns neither)
@@ -191,7 +214,8 @@ def _missing(f: Path, df, needed) -> list[str]:
     import numpy as np
     notes = []
     numeric = [c for c in df.columns if c in records.numeric_columns(records.PointRow)
-               or c in records.numeric_columns(records.RankRow)]
+               or c in records.numeric_columns(records.RankRow)
+               or c in records.numeric_columns(records.LaunchRow)]
     for i in range(len(df)):
         row = df.iloc[i]
         inf = [c for c in numeric if isinstance(row[c], float) and np.isinf(row[c])]
@@ -215,7 +239,7 @@ def _missing(f: Path, df, needed) -> list[str]:
 
 
 #: each table and the record of its rows
-TABLES = {RANKS: records.RankRow, SUMMARY: records.PointRow}
+TABLES = {RANKS: records.RankRow, LAUNCHES: records.LaunchRow, SUMMARY: records.PointRow}
 
 
 def read_manifest(path: Path) -> dict:

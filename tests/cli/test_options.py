@@ -19,7 +19,8 @@ def _options(command: str) -> set[str]:
 SHARED = {"--preset", "--config", "--pass", "--data", "--repeats", "--warmup", "--out",
           "--timeout", "--hostfile", "--mpiexec", "--mpi-args", "--no-verify", "--force",
           "--fail-fast", "--seed", "--decomp", "--backend", "--images", "--threads", "--ppn",
-          "--bind-to", "--launcher", "--resume"}
+          "--bind-to", "--launcher", "--resume", "--launches", "--order", "--order-seed",
+          "--target-ci", "--max-launches", "--budget"}
 
 
 def test_every_sweep_command_has_the_shared_options_and_its_own():

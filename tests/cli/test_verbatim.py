@@ -6,7 +6,7 @@ from conftest import assert_clean_error, invoke, run_cli
 
 
 def test_markup_and_emoji_codes_in_an_error_are_printed_as_given():
-    p = invoke("strong", "--mpiexec", "[bold red]no-such[/bold red]:smile:")
+    p = invoke("strong", "--launches", "1", "--order", "sequential", "--mpiexec", "[bold red]no-such[/bold red]:smile:")
     assert_clean_error(p, 2, "'[bold red]no-such[/bold red]:smile:'")
     assert "😄" not in p.stderr
 

@@ -31,7 +31,7 @@ def ranks_left(d: Path) -> list[str]:
     ({"kind": "kill", "rank": 0, "procs": 2, "where": "setup"}, "signal 9"),
 ])
 def test_a_dying_rank_costs_only_its_point(tmp_path, fault, needle):
-    p = run_cli("strong", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1",
+    p = run_cli("strong", "--launches", "1", "--order", "sequential", "--launches", "1", "--order", "sequential", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1",
                 "--out", str(tmp_path), env=fault_env(**fault))
     assert_clean_error(p, 1, "1 of 3 point(s) failed")
     [d] = sweep_dirs(tmp_path)
@@ -39,14 +39,14 @@ def test_a_dying_rank_costs_only_its_point(tmp_path, fault, needle):
     assert rows[1]["status"] == "ok" and rows[4]["status"] == "ok"
     assert rows[2]["status"] == "failed" and rows[2]["speedup"] == ""
     assert needle.lower() in rows[2]["reason"].lower(), rows[2]["reason"]
-    assert (d / "points" / "p0002" / "mpiexec.log").stat().st_size > 0
+    assert (d / "points" / "p0002" / "l000" / "mpiexec.log").stat().st_size > 0
     assert not ranks_left(d)
 
 
 @pytest.mark.slow
 def test_a_hanging_rank_is_killed_at_the_timeout(tmp_path):
     t0 = time.monotonic()
-    p = run_cli("strong", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1", "--timeout", "4",
+    p = run_cli("strong", "--launches", "1", "--order", "sequential", "--launches", "1", "--order", "sequential", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1", "--timeout", "4",
                 "--out", str(tmp_path), env=fault_env(kind="sleep", seconds=120, rank=1, procs=2))
     assert time.monotonic() - t0 < 60
     assert_clean_error(p, 1, "failed")
@@ -58,7 +58,7 @@ def test_a_hanging_rank_is_killed_at_the_timeout(tmp_path):
 
 
 def test_fail_fast_stops_at_the_first_failure(tmp_path):
-    p = run_cli("strong", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1", "--fail-fast",
+    p = run_cli("strong", "--launches", "1", "--order", "sequential", "--launches", "1", "--order", "sequential", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1", "--fail-fast",
                 "--out", str(tmp_path), env=fault_env(kind="exit", rank=0, procs=2))
     assert_clean_error(p, 1, "1 of 2 point(s) failed")
     assert sorted(summary_by_procs(sweep_dirs(tmp_path)[0])) == [1, 2]
@@ -67,13 +67,13 @@ def test_fail_fast_stops_at_the_first_failure(tmp_path):
 def start_and_wait_for_second_point(tmp_path):
     """A sweep whose P=2 point hangs; returns (process, sweep dir) once its ranks are running."""
     env = {**os.environ, "COLUMNS": "200", **fault_env(kind="sleep", seconds=120, rank=0, procs=2)}
-    proc = subprocess.Popen([sys.executable, "-m", "convbench", "strong", "--preset", "tiny",
+    proc = subprocess.Popen([sys.executable, "-m", "convbench", "strong", "--launches", "1", "--order", "sequential", "--preset", "tiny",
                              "--procs", "1,2,4", "--repeats", "1", "--out", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         dirs = sweep_dirs(tmp_path) if tmp_path.exists() else []
-        if dirs and (dirs[0] / "points" / "p0002" / "spec.json").exists():
+        if dirs and (dirs[0] / "points" / "p0002" / "l000" / "spec.json").exists():
             time.sleep(1.5)                       # the P=2 ranks are now sleeping
             return proc, dirs[0]
         time.sleep(0.1)

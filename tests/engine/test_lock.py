@@ -53,20 +53,20 @@ def test_a_lock_file_that_leads_elsewhere_is_refused(tmp_path):
 @pytest.mark.mpi
 @pytest.mark.slow
 def test_two_resumes_at_once_the_second_is_refused(tmp_path):
-    p = run_cli("strong", "--preset", "tiny", "--procs", "1", "--repeats", "1", "--warmup", "0",
+    p = run_cli("strong", "--launches", "1", "--order", "sequential", "--preset", "tiny", "--procs", "1", "--repeats", "1", "--warmup", "0",
                 "--out", str(tmp_path))
     assert p.returncode == 0, p.stdout + p.stderr
     [d] = sweep_dirs(tmp_path)
     m = json.loads((d / "manifest.json").read_text())
     m["sweep"]["procs"] = [1, 2]                  # one point left for the resumes
     (d / "manifest.json").write_text(json.dumps(m))
-    kept = (d / "points" / "p0001" / "outcome.json").read_text()
+    kept = (d / "points" / "p0001" / "l000" / "outcome.json").read_text()
 
     first = subprocess.Popen([sys.executable, "-m", "convbench", "strong", "--resume", str(d)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, **fault_env(kind="sleep", seconds=4, rank=0, procs=2)})
     deadline = time.monotonic() + 60
-    while not (d / "points" / "p0002" / "spec.json").exists():   # the first is running P=2
+    while not (d / "points" / "p0002" / "l000" / "spec.json").exists():   # the first is running P=2
         assert time.monotonic() < deadline and first.poll() is None
         time.sleep(0.1)
     second = run_cli("strong", "--resume", str(d))
@@ -76,7 +76,7 @@ def test_two_resumes_at_once_the_second_is_refused(tmp_path):
 
     rows = summary_by_procs(d)
     assert sorted(rows) == [1, 2] and all(r["status"] == "ok" for r in rows.values())
-    assert (d / "points" / "p0001" / "outcome.json").read_text() == kept
+    assert (d / "points" / "p0001" / "l000" / "outcome.json").read_text() == kept
     sessions = json.loads((d / "manifest.json").read_text())["sessions"]
     assert [s["points_run"] for s in sessions] == [[1], [2]]        # the second left none
     assert (d / LOCK).read_text() == ""                               # released

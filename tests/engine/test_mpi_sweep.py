@@ -21,7 +21,7 @@ TINY = preset("tiny")
 
 
 def run_sweep(tmp_path, mode="strong", wl=TINY, procs=(1, 2, 4), env=None, **kw):
-    plan = sweep.SweepPlan.of(mode=mode, workload=wl, procs=procs, repeats=2, warmup=1,
+    plan = sweep.SweepPlan.of(mode=mode, workload=wl, procs=procs, repeats=2, warmup=1, launches=kw.pop("launches", 1), order=kw.pop("order", "sequential"),
                               out=str(tmp_path), timeout=120, **kw)
     return sweep.run(plan, argv=["test"], env=env)
 
@@ -90,7 +90,7 @@ def test_train_weight_gradient_equals_single_process(tmp_path):
     wl = TINY.with_batch(9)
     res = run_sweep(tmp_path, wl=wl, procs=(4,), pass_="train", data="local")
     assert not res.failed, res.rows
-    result = json.loads((res.path / "points" / "p0004" / "result.json").read_text())
+    result = json.loads((res.path / "points" / "p0004" / "l000" / "result.json").read_text())
     x = datagen.images(wl.seed, datagen.INPUT, 0, wl.batch, wl.input_shape()[1:])
     dy = datagen.images(wl.seed, datagen.GRAD_OUTPUT, 0, wl.batch, wl.output_shape()[1:])
     w, _ = datagen.weights(wl.seed, wl.weight_shape())
@@ -161,7 +161,7 @@ def test_several_hosts_in_a_hostfile_ppn_binding_and_the_manifest(tmp_path, mpi)
     assert sum(n for per in m["hosts"].values() for n in per.values()) == 2 + 4
     [row2, row4] = read_csv(res.path / "summary.csv")
     assert row4["oversubscribed"] == "false" and int(row4["hosts"]) >= 1
-    log = (res.path / "points" / "p0004" / "mpiexec.log").read_text().splitlines()[0]
+    log = (res.path / "points" / "p0004" / "l000" / "mpiexec.log").read_text().splitlines()[0]
     assert (f"-ppn {ppn}" in log or f"ppr:{ppn}:node" in log) and "none" in log
 
 

@@ -94,7 +94,7 @@ def test_a_timeout_over_a_silent_host_leaves_no_process(tmp_path, silent_host, m
     hosts.write_text(f"{SILENT}:1\n" if mpi.vendor != "Open MPI" else f"{SILENT} slots=1\n")
     marks = (str(tmp_path), SILENT)
     before = processes(*marks)
-    p = cli("run", "-n", "2", "--preset", "tiny", "--repeats", "1", "--warmup", "0",
+    p = cli("run", "--launches", "1", "--order", "sequential", "-n", "2", "--preset", "tiny", "--repeats", "1", "--warmup", "0",
             "--hostfile", str(hosts), "--timeout", "5", "--out", str(tmp_path / "out"))
     if silent_host is not None:     # ssh waits for the host's banner in a session of its own
         during = wait_for(marks, "ssh")
@@ -115,7 +115,7 @@ def test_sighup_over_a_silent_host_leaves_no_process(tmp_path, silent_host):
     hosts = tmp_path / "hosts"
     hosts.write_text(f"{SILENT}:1\n")
     marks = (str(tmp_path), SILENT)
-    p = cli("strong", "--preset", "tiny", "--procs", "2", "--repeats", "1", "--hostfile",
+    p = cli("strong", "--launches", "1", "--order", "sequential", "--preset", "tiny", "--procs", "2", "--repeats", "1", "--hostfile",
             str(hosts), "--timeout", "120", "--out", str(tmp_path / "out"))
     during = wait_for(marks, "ssh")
     assert during
@@ -134,10 +134,10 @@ def test_sighup_over_a_silent_host_leaves_no_process(tmp_path, silent_host):
 def test_a_stopped_rank_is_killed_at_the_timeout(tmp_path):
     """SIGSTOP on a rank of P=2: a stopped process ignores SIGTERM; the timeout still ends it."""
     marks = (str(tmp_path),)
-    p = cli("strong", "--preset", "tiny", "--procs", "1,2", "--repeats", "1", "--timeout", "8",
+    p = cli("strong", "--launches", "1", "--order", "sequential", "--preset", "tiny", "--procs", "1,2", "--repeats", "1", "--timeout", "8",
             "--out", str(tmp_path / "out"),
             env=fault_env(kind="sleep", seconds=4, rank=0, procs=2))
-    ranks = wait_for(marks, "p0002/spec.json")
+    ranks = wait_for(marks, "p0002/l000/spec.json")
     time.sleep(1.0)
     ranks = {pid: c for pid, c in processes(*marks).items()
              if "convbench.rank.worker" in c and "mpiexec" not in c}

@@ -32,7 +32,7 @@ def manifest(d: Path) -> dict:
 def measured(tmp_path_factory):
     """A real one-point strong sweep (P=1), made once for the tests below."""
     out = tmp_path_factory.mktemp("measured")
-    p = run_cli("strong", "--preset", "tiny", "--procs", "1", "--repeats", "1", "--warmup", "0",
+    p = run_cli("strong", "--launches", "1", "--order", "sequential", "--preset", "tiny", "--procs", "1", "--repeats", "1", "--warmup", "0",
                 "--out", str(out))
     assert p.returncode == 0, p.stdout + p.stderr
     [d] = sweep_dirs(out)

@@ -260,7 +260,7 @@ def cluster():
 @pytest.mark.mpi
 @pytest.mark.slow
 def test_a_sweep_inside_an_allocation_runs_each_point_with_srun(cluster, tmp_path):
-    p = convbench("strong", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2,4",
+    p = convbench("strong", "--launches", "1", "--order", "sequential", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2,4",
                   "--repeats", "1", "--warmup", "0", "--out", str(tmp_path), env=cluster.env,
                   prefix=(which("salloc"), "-n", "2", "--time=5"))
     assert p.returncode == 0, p.stdout + p.stderr
@@ -273,7 +273,7 @@ def test_a_sweep_inside_an_allocation_runs_each_point_with_srun(cluster, tmp_pat
     assert m["sweep"]["launcher"] == "slurm"
     assert m["mpi"]["vendor"] == "Slurm srun" and m["mpi"]["slots"] == 2
     assert sum(m["hosts"][cluster.node].values()) == 1 + 2 + 4
-    log = (d / "points" / "p0004" / "mpiexec.log").read_text()
+    log = (d / "points" / "p0004" / "l000" / "mpiexec.log").read_text()
     assert "srun -n 4 --kill-on-bad-exit=1 --mpi=pmi2 --overcommit " in log.splitlines()[0]
     assert "slurm" not in m      # nothing was submitted
 
@@ -293,7 +293,7 @@ def collect_when_done(d: Path, env: dict) -> subprocess.CompletedProcess:
 @pytest.mark.mpi
 @pytest.mark.slow
 def test_a_submitted_sweep_runs_in_its_job_and_is_collected(cluster, tmp_path):
-    p = convbench("strong", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
+    p = convbench("strong", "--launches", "1", "--order", "sequential", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
                   "--repeats", "1", "--warmup", "0", "--out", str(tmp_path), env=cluster.env)
     assert p.returncode == 0, p.stdout + p.stderr
     [d] = sweep_dirs(tmp_path)
@@ -322,7 +322,7 @@ def test_a_submitted_sweep_runs_in_its_job_and_is_collected(cluster, tmp_path):
 def test_a_failed_job_is_reported_and_resume_submits_the_rest(cluster, tmp_path):
     fault = {"CONVBENCH_TEST_FAULTS": "1",
              "CONVBENCH_TEST_FAULT": json.dumps({"kind": "exit", "code": 3, "rank": 1, "procs": 2})}
-    p = convbench("strong", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
+    p = convbench("strong", "--launches", "1", "--order", "sequential", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
                   "--repeats", "1", "--warmup", "0", "--out", str(tmp_path),
                   env={**cluster.env, **fault})      # sbatch passes the environment on
     assert p.returncode == 0, p.stdout + p.stderr
@@ -332,7 +332,7 @@ def test_a_failed_job_is_reported_and_resume_submits_the_rest(cluster, tmp_path)
     assert_clean_error(c, 1, f"job {first} ended FAILED")
     assert summary_by_procs(d)[2]["status"] == "failed" and summary_by_procs(d)[1]["status"] == "ok"
 
-    p = convbench("strong", "--launcher", "slurm", "--resume", str(d), env=cluster.env)   # a new job runs P=2 only
+    p = convbench("strong", "--launches", "1", "--order", "sequential", "--launcher", "slurm", "--resume", str(d), env=cluster.env)   # a new job runs P=2 only
     assert p.returncode == 0, p.stdout + p.stderr
     second = manifest(d)["slurm"]["job_id"]
     assert second != first and manifest(d)["slurm"]["jobs"] == [first, second]
@@ -366,7 +366,7 @@ def test_slots_of_an_allocation(env, slots):
 
 
 def test_the_job_script_is_readable_and_resumes_its_sweep(tmp_path):
-    plan = sweep.SweepPlan.of(mode="weak", workload=preset("tiny"), procs=(1, 2, 4), timeout=60,
+    plan = sweep.SweepPlan.of(mode="weak", workload=preset("tiny"), procs=(1, 2, 4), timeout=60, launches=1, order="sequential",
                               launcher="slurm")
     text = slurm.job_script(plan, tmp_path, python="/venv/bin/python")
     lines = text.splitlines()
@@ -386,7 +386,7 @@ def test_the_job_script_is_readable_and_resumes_its_sweep(tmp_path):
 
 
 def test_the_launcher_is_recorded_and_restored():
-    plan = sweep.SweepPlan.of(mode="strong", workload=preset("tiny"), procs=(1, 2), launcher="slurm")
+    plan = sweep.SweepPlan.of(mode="strong", workload=preset("tiny"), procs=(1, 2), launcher="slurm", launches=1, order="sequential")
     m = {"sweep": plan.to_dict(), "workload": plan.workload.to_dict(), "mpi": {"mpiexec": None}}
     assert m["sweep"]["launcher"] == "slurm"
     assert sweep.SweepPlan.from_manifest(m, out="x") == plan.__class__(
@@ -400,7 +400,7 @@ def test_bad_launcher_settings_are_refused(tmp_path):
     hosts.write_text("localhost:2\n")
     for kw, needle in (({"launcher": "pbs"}, "--launcher must be one of mpiexec, slurm"),
                        ({"launcher": "slurm", "hostfile": str(hosts)}, "--hostfile is for mpiexec")):
-        plan = sweep.SweepPlan.of(mode="strong", workload=preset("tiny"), procs=(1,), **kw)
+        plan = sweep.SweepPlan.of(mode="strong", workload=preset("tiny"), procs=(1,), launches=1, order="sequential", **kw)
         with pytest.raises(UsageError, match=needle):
             sweep.validate(plan)
 
@@ -419,7 +419,7 @@ def test_without_sbatch_nothing_is_created(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
     out = tmp_path / "out"
-    p = convbench("strong", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
+    p = convbench("strong", "--launches", "1", "--order", "sequential", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
                   "--out", str(out), env=clean_env(PATH=str(empty)))
     assert_clean_error(p, 2, "sbatch not found: --launcher slurm needs Slurm's commands on PATH")
     assert not out.exists() or not any(out.iterdir())
@@ -431,7 +431,7 @@ def test_a_refused_submission_says_why_and_leaves_no_sweep(tmp_path):
         sbatch='echo "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified" >&2; exit 1',
         srun='echo "slurm 0.0.0"', scontrol="exit 0")
     out = tmp_path / "out"
-    p = convbench("strong", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
+    p = convbench("strong", "--launches", "1", "--order", "sequential", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
                   "--out", str(out), env=env)
     assert_clean_error(p, 1, "sbatch refused the job: sbatch: error: Batch job submission failed: Invalid account")
     assert not any(out.iterdir())
@@ -443,7 +443,7 @@ def test_collect_of_a_pending_job_says_so(tmp_path):
                      scontrol='[ "$1" = show ] && echo "JobId=4242 JobName=x JobState=PENDING '
                               'Reason=Priority Dependency=(null) ExitCode=0:0"; exit 0')
     out = tmp_path / "out"
-    p = convbench("strong", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
+    p = convbench("strong", "--launches", "1", "--order", "sequential", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2",
                   "--out", str(out), env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "submitted Slurm job 4242" in p.stdout
@@ -453,7 +453,7 @@ def test_collect_of_a_pending_job_says_so(tmp_path):
     assert c.returncode == 75, c.stdout + c.stderr
     assert "job 4242: PENDING (Priority); 0 of 2 point(s) measured so far" in c.stdout
     # a second job must not write the same directory
-    r = convbench("strong", "--launcher", "slurm", "--resume", str(d), env=env)
+    r = convbench("strong", "--launches", "1", "--order", "sequential", "--launcher", "slurm", "--resume", str(d), env=env)
     assert_clean_error(r, 2, "job 4242 of this sweep is still PENDING")
     assert manifest(d)["slurm"]["jobs"] == ["4242"]
 
@@ -463,7 +463,7 @@ def test_collect_of_a_job_slurm_forgot_before_it_ran(tmp_path):
                      scontrol='[ "$1" = show ] && { echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; }; exit 0',
                      sacct='echo "Slurm accounting storage is disabled" >&2; exit 1')
     out = tmp_path / "out"
-    p = convbench("run", "-n", "2", "--launcher", "slurm", "--preset", "tiny", "--out", str(out), env=env)
+    p = convbench("run", "--launches", "1", "--order", "sequential", "-n", "2", "--launcher", "slurm", "--preset", "tiny", "--out", str(out), env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     [d] = sweep_dirs(out)
     assert f"-m convbench run --launcher slurm --resume {d}" in (d / "job.sbatch").read_text()

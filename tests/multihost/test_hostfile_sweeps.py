@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.multihost, pytest.mark.mpi]
 
 #: a tiny workload with enough images that its data dwarfs the launch's own traffic
 SWEEP = {"strong": ("--batch", "512"), "weak": ("--per-rank", "128")}
-COMMON = ("--preset", "tiny", "--repeats", "1", "--warmup", "0")
+COMMON = ("--launches", "1", "--order", "sequential", "--preset", "tiny", "--repeats", "1", "--warmup", "0")
 
 
 def sweep(mode: str, out, *extra: str, procs: str = "1,2,4"):

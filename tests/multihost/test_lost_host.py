@@ -48,7 +48,7 @@ def test_a_host_lost_during_a_point(hosts, mpi, tmp_path):
     forward = (["--mpi-args", "-x CONVBENCH_TEST_FAULTS -x CONVBENCH_TEST_FAULT"]
                if mpi.vendor == "Open MPI" else [])      # Open MPI passes on only what -x names
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "convbench", "strong", "--preset", "tiny", "--procs", "1,2,4",
+    argv = [sys.executable, "-m", "convbench", "strong", "--launches", "1", "--order", "sequential", "--preset", "tiny", "--procs", "1,2,4",
             "--repeats", "1", "--warmup", "0", "--hostfile", str(hostfile),
             "--timeout", str(TIMEOUT_S), "--out", str(out), *forward]
     t0 = time.monotonic()
@@ -84,7 +84,7 @@ def test_a_host_lost_during_a_point(hosts, mpi, tmp_path):
     assert "host node2 was lost during the point" in rows[2]["reason"], rows[2]["reason"]
     assert "P=2: failed" in text and "node2" in text
     assert rank_hosts(d)[1] == {0: ("node1", 16)}
-    kept = (d / "points" / "p0001" / "outcome.json").read_text()
+    kept = (d / "points" / "p0001" / "l000" / "outcome.json").read_text()
 
     # node2 is back: --resume runs what failed and keeps what was measured
     p = run_cli("strong", "--resume", str(d), "--hostfile", str(hostfile),
@@ -95,5 +95,5 @@ def test_a_host_lost_during_a_point(hosts, mpi, tmp_path):
     assert len({r["checksum"] for r in rows.values()}) == 1
     m = manifest(d)
     assert m["sessions"][-1]["points_kept"] == [1] and m["sessions"][-1]["points_run"] == [2, 4]
-    assert (d / "points" / "p0001" / "outcome.json").read_text() == kept
+    assert (d / "points" / "p0001" / "l000" / "outcome.json").read_text() == kept
     assert m["hosts"]["node2"]["2"] == 1

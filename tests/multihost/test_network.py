@@ -64,7 +64,7 @@ def test_a_sweep_across_hosts_records_and_models_the_measured_network(hosts, mpi
     hostfile = hosts.hostfile(tmp_path / "hosts", slots=1, vendor=mpi.vendor)
     between = network.network(hostfile=str(hostfile), sizes=SIZES, repeats=2, timeout=180)
     within = network.network(sizes=SIZES, repeats=2, timeout=180)
-    p = run_cli("strong", "--preset", "tiny", "--batch", "64", "--procs", "1,2", "--repeats", "2",
+    p = run_cli("strong", "--launches", "1", "--order", "sequential", "--preset", "tiny", "--batch", "64", "--procs", "1,2", "--repeats", "2",
                 "--warmup", "1", "--hostfile", str(hostfile), "--out", str(tmp_path / "out"))
     assert p.returncode == 0, p.stdout + p.stderr
     [d] = sweep_dirs(tmp_path / "out")

@@ -14,7 +14,7 @@ from multihost.helpers import manifest, rank_hosts, summary
 
 pytestmark = [pytest.mark.multihost, pytest.mark.slurm, pytest.mark.mpi]
 
-TINY = ("--launcher", "slurm", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1",
+TINY = ("--launches", "1", "--order", "sequential", "--launcher", "slurm", "--preset", "tiny", "--procs", "1,2,4", "--repeats", "1",
         "--warmup", "0")
 
 

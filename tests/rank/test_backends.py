@@ -19,12 +19,12 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def results_of(tmp_path, name, procs=(1, 2), **kw):
-    plan = sweep.SweepPlan.of(mode="strong", workload=kw.pop("workload", TINY), procs=procs, repeats=1,
+    plan = sweep.SweepPlan.of(mode="strong", workload=kw.pop("workload", TINY), procs=procs, repeats=1, launches=1, order="sequential",
                               warmup=0, out=str(tmp_path / name), timeout=120, **kw)
     res = sweep.run(plan, argv=["test"])
     assert not res.failed, res.rows
     manifest = json.loads((res.path / "manifest.json").read_text())
-    return manifest, [json.loads((res.path / "points" / f"p{p:04d}" / "result.json").read_text())
+    return manifest, [json.loads((res.path / "points" / f"p{p:04d}" / "l000" / "result.json").read_text())
                       for p in procs]
 
 
@@ -56,7 +56,7 @@ def test_torch_backend_agrees_with_the_kernel(tmp_path, pass_):
 
 def test_torch_backend_without_torch_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)       # this Python without PyTorch
-    p = invoke("strong", "--preset", "tiny", "--backend", "torch", "--out", str(tmp_path))
+    p = invoke("strong", "--launches", "1", "--order", "sequential", "--preset", "tiny", "--backend", "torch", "--out", str(tmp_path))
     assert_clean_error(p, 2, "pip install 'convbench[torch]'")
 
 
@@ -77,12 +77,12 @@ def test_sweep_over_real_images_is_rank_independent(tmp_path):
 
 
 def test_bad_backend_images_and_threads_are_refused(tmp_path):
-    assert_clean_error(invoke("strong", "--backend", "fortran"), 2, "--backend must be one of")
-    assert_clean_error(invoke("strong", "--decomp", "diagonal"), 2, "--decomp must be one of")
-    assert_clean_error(invoke("strong", "--images", str(tmp_path / "none")), 2, "does not exist")
-    assert_clean_error(invoke("strong", "--threads", "0"), 2, "--threads must be")
+    assert_clean_error(invoke("strong", "--launches", "1", "--order", "sequential", "--backend", "fortran"), 2, "--backend must be one of")
+    assert_clean_error(invoke("strong", "--launches", "1", "--order", "sequential", "--decomp", "diagonal"), 2, "--decomp must be one of")
+    assert_clean_error(invoke("strong", "--launches", "1", "--order", "sequential", "--images", str(tmp_path / "none")), 2, "does not exist")
+    assert_clean_error(invoke("strong", "--launches", "1", "--order", "sequential", "--threads", "0"), 2, "--threads must be")
     # spatial makes its data locally by default; scatter is refused with the reason
-    assert_clean_error(invoke("weak", "--decomp", "spatial", "--data", "scatter"), 2,
+    assert_clean_error(invoke("weak", "--launches", "1", "--order", "sequential", "--decomp", "spatial", "--data", "scatter"), 2,
                        "--data local", "each rank makes its own rows")
 
 

@@ -58,11 +58,11 @@ def layer(k: int, s: int, height: int = 13) -> Workload:
 
 
 def sweep_of(tmp_path, wl, decomp, procs, pass_):
-    plan = sweep.SweepPlan.of(mode="strong", workload=wl, procs=procs, pass_=pass_, data="local",
+    plan = sweep.SweepPlan.of(mode="strong", workload=wl, procs=procs, pass_=pass_, data="local", launches=1, order="sequential",
                               decomp=decomp, repeats=1, warmup=0, out=str(tmp_path / decomp), timeout=120)
     res = sweep.run(plan, argv=["test"])
     assert not res.failed, res.rows
-    return [json.loads((res.path / "points" / f"p{p:04d}" / "result.json").read_text()) for p in procs]
+    return [json.loads((res.path / "points" / f"p{p:04d}" / "l000" / "result.json").read_text()) for p in procs]
 
 
 @pytest.mark.mpi
@@ -99,7 +99,7 @@ def test_more_ranks_than_output_rows_leaves_ranks_idle(tmp_path):
 
 def test_spatial_needs_local_data(tmp_path):
     from convbench.core.errors import UsageError
-    plan = sweep.SweepPlan.of(mode="strong", workload=layer(3, 1), procs=(2,), decomp="spatial",
+    plan = sweep.SweepPlan.of(mode="strong", workload=layer(3, 1), procs=(2,), decomp="spatial", launches=1, order="sequential",
                               data="scatter", out=str(tmp_path))
     with pytest.raises(UsageError, match="needs --data local"):
         sweep.validate(plan)

@@ -50,7 +50,7 @@ def test_the_report_note_names_every_communication_phase(tmp_path):
 def spatial_sweep():
     """A real tiny spatial sweep (P = 1, 2, local data), made once."""
     res = sweep_mod.run(sweep_mod.SweepPlan.of(
-        mode="strong", workload=TINY, procs=(1, 2), data="local", decomp="spatial", repeats=2,
+        mode="strong", workload=TINY, procs=(1, 2), data="local", decomp="spatial", repeats=2, launches=1, order="sequential",
         warmup=0, timeout=120, out=tempfile.mkdtemp(prefix="convbench-spatial-")), argv=["test"])
     assert not res.failed, res.rows
     return store.load(res.path)

@@ -16,7 +16,7 @@ from convbench.results.records import (Manifest, PointRow, PointSpec, RankResult
 from convbench.workload import phases
 from convbench.workload.spec import preset
 
-#: the headers convbench 0.1.0 wrote: a sweep's tables keep them
+#: the headers convbench 0.1.0 wrote (schema 1): a file with them still loads
 RANKS_HEADER = ("procs,repeat,rank,host,start,end,images,time_s,compute_s,comm_s,scatter_s,"
                 "halo_s,gather_s,allreduce_s,wait_s,rss_base_mb,rss_peak_mb,rss_data_mb")
 SUMMARY_HEADER = ("mode,pass,data,procs,batch,images_per_rank,repeats,time_s,time_min_s,"
@@ -28,13 +28,27 @@ SUMMARY_HEADER = ("mode,pass,data,procs,batch,images_per_rank,repeats,time_s,tim
 
 #: the columns summary.csv gained since: where a point's wall time goes (after launch_s)
 STAGE_COLUMNS = "data_s,warmup_s,repeats_s,verify_s,write_s,wall_s"
+#: schema 3 (a point is several launches): the tables as this convbench writes them
+RANKS_HEADER_3 = ("procs,launch,round,position,repeat,rank,host,start,end,images,time_s,compute_s,"
+                  "comm_s,scatter_s,halo_s,gather_s,allreduce_s,wait_s,rss_base_mb,rss_peak_mb,"
+                  "rss_data_mb,t_wall,cpu,affinity")
+SUMMARY_HEADER_3 = (
+    "mode,pass,data,procs,batch,images_per_rank,repeats,launches,time_s,time_min_s,time_max_s,"
+    "time_lo_s,time_hi_s,compute_s,comm_s,speedup,speedup_lo,speedup_hi,efficiency,"
+    "efficiency_lo,efficiency_hi,ci_note,cv,flags,karp_flatt,gflops,gbs,roofline_s,"
+    "roofline_frac,bw_frac,mem_total_mb,mem_max_rank_mb,mem_rank0_mb,mem_data_mb,"
+    "mem_per_rank_mb,output_shape,checksum,oversubscribed,idle_ranks,hosts,launch_s,"
+    "data_s,warmup_s,repeats_s,verify_s,write_s,wall_s,stopped,verified,status,reason")
 
 
 def test_table_columns_are_the_records_fields_and_unchanged():
-    assert ",".join(records.columns(RankRow)) == RANKS_HEADER == ",".join(store.RANK_COLUMNS)
-    now = SUMMARY_HEADER.replace("launch_s,", "launch_s," + STAGE_COLUMNS + ",")
-    assert ",".join(records.columns(PointRow)) == now == ",".join(store.SUMMARY_COLUMNS)
-    assert ",".join(records.later_columns(PointRow)) == STAGE_COLUMNS
+    assert ",".join(records.columns(RankRow)) == RANKS_HEADER_3 == ",".join(store.RANK_COLUMNS)
+    assert ",".join(records.columns(PointRow)) == SUMMARY_HEADER_3 == ",".join(store.SUMMARY_COLUMNS)
+    # what an older file lacks is exactly what was added since, and may be missing on load
+    for cls, old in ((PointRow, SUMMARY_HEADER), (RankRow, RANKS_HEADER)):
+        added = [c for c in records.columns(cls) if c not in old.split(",")]
+        assert sorted(records.later_columns(cls)) == sorted(added)
+        assert [c for c in records.columns(cls) if c in old.split(",")] == old.split(",")
     assert records.STAGES[0] == "launch_s" and set(records.STAGES[1:]) < set(STAGE_COLUMNS.split(","))
     kinds = records.column_kinds(PointRow)
     assert kinds["procs"] is int and kinds["time_s"] is float and kinds["verified"] is bool
@@ -125,12 +139,20 @@ def test_a_summary_written_before_the_stage_columns_loads_with_nan_in_them(tmp_p
     d = build(tmp_path / "old", [point(1, [1.0]), point(2, [0.6])])
     rows = (d / store.SUMMARY).read_text().splitlines()
     cols = rows[0].split(",")
-    keep = [i for i, c in enumerate(cols) if c not in STAGE_COLUMNS.split(",")]
+    keep = [i for i, c in enumerate(cols) if c in SUMMARY_HEADER.split(",")]
     old = [",".join(r.split(",")[i] for i in keep) for r in rows]   # no commas inside cells
     assert old[0] == SUMMARY_HEADER
     (d / store.SUMMARY).write_text("\n".join(old) + "\n")
+    rows = (d / store.RANKS).read_text().splitlines()
+    cols = rows[0].split(",")
+    keep = [i for i, c in enumerate(cols) if c in RANKS_HEADER.split(",")]
+    (d / store.RANKS).write_text("\n".join(",".join(r.split(",")[i] for i in keep) for r in rows) + "\n")
+    (d / store.LAUNCHES).unlink(missing_ok=True)
     sweep = store.load(d)
     assert sweep.summary["wall_s"].isna().all() and sweep.summary["data_s"].isna().all()
+    assert sweep.summary["time_lo_s"].isna().all() and len(sweep.launches) == 0
+    # one launch per point: launch 0 of round 0
+    assert set(sweep.ranks["launch"]) == {0} and set(sweep.ranks["round"]) == {0}
     assert list(sweep.summary["procs"]) == [1, 2]
     # a column of the old layout is still required
     (d / store.SUMMARY).write_text("\n".join(old).replace(",launch_s,", ",launch,", 1) + "\n")
@@ -180,7 +202,7 @@ def test_rows_write_through_their_record(tmp_path):
                    time_s=0.5, mem_per_rank_mb=[1.0, 2.5], verified=True, status="ok")
     store.write_csv(tmp_path / "s.csv", [row], store.SUMMARY_COLUMNS)
     header, line = (tmp_path / "s.csv").read_text().splitlines()
-    assert header == SUMMARY_HEADER.replace("launch_s,", "launch_s," + STAGE_COLUMNS + ",")
+    assert header == SUMMARY_HEADER_3
     values = dict(zip(header.split(","), line.split(",")))
     assert values["pass"] == "forward" and values["time_s"] == "0.5" and values["speedup"] == ""
     assert values["mem_per_rank_mb"] == "1.0 2.5" and values["verified"] == "true"

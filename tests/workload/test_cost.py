@@ -173,7 +173,7 @@ SPREAD_MB = 2.0
 def test_memory_estimate_matches_measured_rss(tmp_path, pass_, data, decomp):
     config = tmp_path / "mem.toml"
     config.write_text(MEM_TOML, encoding="utf-8")
-    proc = run_cli("strong", "--config", str(config), "--procs", "1,2,4", "--pass", pass_,
+    proc = run_cli("strong", "--launches", "1", "--order", "sequential", "--config", str(config), "--procs", "1,2,4", "--pass", pass_,
                    "--data", data, "--decomp", decomp, "--repeats", "1", "--warmup", "0",
                    "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
