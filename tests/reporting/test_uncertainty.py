@@ -130,7 +130,7 @@ def test_add_intervals_fills_the_columns_with_add_scalings_baseline():
     by = {r["procs"]: r for r in out}
     assert by[2]["speedup"] == 2.0 and (by[2]["speedup_lo"], by[2]["speedup_hi"]) == (2.0, 2.0)
     assert by[4]["speedup_lo"] < by[4]["speedup"] < by[4]["speedup_hi"]
-    assert by[4]["efficiency_lo"] == pytest.approx(by[4]["speedup_lo"] / 2)    # P0 = 2
+    assert by[4]["efficiency_lo"] == pytest.approx(by[4]["speedup_lo"] / 4)    # E = S / P
     assert by[1]["time_lo_s"] < by[1]["time_s"] < by[1]["time_hi_s"]
     assert math.isnan(by[1]["speedup_lo"]) and by[1]["ci_note"] == ""          # not verified
     assert by[8]["ci_note"] == "too few samples: 2 launches, 3 needed"
