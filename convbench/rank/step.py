@@ -8,11 +8,19 @@ is that rank's own work and waiting shows up separately as ``wait_s``:
 ``time_s`` is the whole step on that rank; the figure of a repeat is its maximum over ranks.
 The phases are those of :mod:`convbench.workload.phases`; ``comm_s`` is the sum of its
 communication phases.
+
+Outside the timed region, for the noise flags: ``t_wall`` (time.time(), read right after the
+first barrier and before the step's clock starts: the moment the repeat started, the same on
+every rank up to the clocks' offsets) and ``cpu`` (the CPU this rank ran on, read from
+/proc/self/stat after the step's clock stopped).
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+from convbench.core.host import current_cpu
 from convbench.rank.backends import Backend
 from convbench.results.records import PointSpec, StepTimes
 from convbench.workload import datagen, phases
@@ -65,6 +73,7 @@ class Decomposition:
             a.fill(np.nan)
         t = {p.name: 0.0 for p in phases.MEASURED}
         comm.Barrier()
+        t_wall = time.time()          # untimed: before the step's clock starts
         t0 = MPI.Wtime()
         for phase, fn in self.phases():
             a = MPI.Wtime()
@@ -80,7 +89,8 @@ class Decomposition:
         total = MPI.Wtime() - t0
         return StepTimes(time_s=total, comm_s=sum(t[p.name] for p in phases.COMM),
                          wait_s=max(0.0, total - sum(t.values())),
-                         **{f"{k}_s": v for k, v in t.items()})
+                         **{f"{k}_s": v for k, v in t.items()},
+                         t_wall=t_wall, cpu=current_cpu())     # untimed: the clock has stopped
 
     def weight_grad(self):
         """The whole-batch (dW, db) on rank 0: summed over ranks (train: already summed)."""

@@ -18,6 +18,7 @@ import sys
 import time
 
 from convbench.core.fsio import atomic_write
+from convbench.core.host import affinity
 from convbench.rank import faults, setup
 from convbench.rank.verify import verify
 from convbench.results import records
@@ -79,7 +80,7 @@ def run(spec: PointSpec, out_path: str) -> None:
 
     mine = RankReport(rank=rank, host=MPI.Get_processor_name(), **point.extent(),
                       rss_base_mb=rss_base, rss_peak_mb=rss_peak, setup_s=setup_s,
-                      repeats=repeats)
+                      repeats=repeats, affinity=affinity())
     ranks = comm.gather(mine, root=0)
     if rank != 0:
         return

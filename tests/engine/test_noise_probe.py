@@ -1,0 +1,55 @@
+"""The machine before a sweep: load, frequency policy, CPUs busy with other processes."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+from convbench.engine import noise_probe
+
+
+def test_a_quiet_machine_gets_no_warning():
+    assert noise_probe.machine_warning(0.2, 2, {0: 0.05, 1: 0.3}) == ""
+    assert noise_probe.machine_warning(float("nan"), 2, {}) == ""
+
+
+def test_a_loaded_machine_gets_one_line_that_says_why():
+    w = noise_probe.machine_warning(1.4, 2, {0: 0.1, 1: 0.93})
+    assert "\n" not in w
+    assert "load average 1.4 on 2 cores" in w and "CPU 1 93%" in w
+    assert "CPU 0" not in w
+    assert noise_probe.machine_warning(0.5, 1, {}).startswith("the machine is busy")
+    assert noise_probe.machine_warning(0.0, 4, {2: 0.5, 3: 1.0}).count("%") == 2
+
+
+def test_machine_before_sweep_has_every_field_and_is_json():
+    got = noise_probe.machine_before_sweep(2, interval=0.05)
+    assert set(got) == {"load", "cores", "governor", "boost", "busy", "warning"}
+    assert got["cores"] == 2 and isinstance(got["warning"], str)
+    assert math.isnan(got["load"]) or got["load"] >= 0
+    json.dumps(got)
+
+
+def test_a_process_spinning_on_a_cpu_is_seen():
+    cpu = max(os.sched_getaffinity(0))
+    spin = subprocess.Popen([sys.executable, "-c", f"import os, time; os.sched_setaffinity(0, {{{cpu}}}); "
+                             "t = time.time()\nwhile time.time() - t < 20: pass"])
+    try:
+        busy = noise_probe.busy_cpus(0.3)      # its start-up counts as busy too
+        got = noise_probe.machine_before_sweep(len(os.sched_getaffinity(0)), interval=0.3)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert busy[cpu] >= noise_probe.BUSY_CPU
+    assert cpu in expand(got["busy"])
+    assert f"CPU {cpu} " in got["warning"]
+
+
+def expand(ranges: str) -> set[int]:
+    out = set()
+    for part in filter(None, ranges.split(",")):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
