@@ -115,9 +115,14 @@ def allocation_slots(env=None) -> int:
 
 
 # ---- submitting a sweep as one batch job ---------------------------------------------------------
-def time_limit(procs: int, timeout: float | None) -> str:
-    """The job's --time: every point may take its whole --timeout, plus 5 minutes to start."""
-    minutes = math.ceil(procs * (timeout or 1200) / 60) + 5
+def time_limit(launches: int, timeout: float | None, budget: float | None = None,
+               per_round: int = 1) -> str:
+    """The job's --time: every launch may take its whole --timeout, plus 5 minutes to start
+    (with a --budget: the budget and one more round of launches at most)."""
+    seconds = launches * (timeout or 1200)
+    if budget is not None:
+        seconds = min(seconds, budget + per_round * (timeout or 1200))
+    minutes = math.ceil(seconds / 60) + 5
     return f"{minutes // 60}:{minutes % 60:02d}:00"
 
 
@@ -143,7 +148,7 @@ def job_script(plan, sweep_dir: Path, python: str | None = None) -> str:
         f"# Run the points it did not finish in a new job:   convbench {plan.mode} --resume {d}",
         f"#SBATCH --job-name=convbench-{plan.mode}-{name}",
         f"#SBATCH --ntasks={max(plan.procs)}",
-        f"#SBATCH --time={time_limit(len(plan.procs), plan.policy.timeout)}",
+        f"#SBATCH --time={time_limit(len(plan.procs) * plan.policy.most_launches, plan.policy.timeout, plan.policy.budget, len(plan.procs))}",
         f"#SBATCH --output={d}/slurm-%j.out",
         "",
         f"exec {command}",
