@@ -318,7 +318,21 @@ def collect(path: str | Path) -> Collected:
     c = Collected(d, manifest, job, finished, ended, _rows(d))
     c.output_tail = tail(d / c.output_name, 5)
     if finished and job.state != "UNKNOWN" and manifest["slurm"].get("state") != job.state:
-        manifest["slurm"].update(state=job.state, exit_code=job.exit_code,
-                                 collected=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        write_json(d / MANIFEST, manifest)
+        _record_end(d, job)
     return c
+
+
+def _record_end(d: Path, job: "JobState") -> None:
+    """The job's end in the manifest, under the directory's lock (engine.lock), re-read inside
+    it, so a writer still finishing there loses nothing. Held by another process: nothing is
+    written now (the next collect records it)."""
+    import json
+    from convbench.engine.lock import SweepLock
+    try:
+        with SweepLock(d):
+            manifest = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+            manifest["slurm"].update(state=job.state, exit_code=job.exit_code,
+                                     collected=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            write_json(d / MANIFEST, manifest)
+    except UsageError:
+        pass

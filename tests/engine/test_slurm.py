@@ -458,6 +458,26 @@ def test_collect_of_a_pending_job_says_so(tmp_path):
     assert manifest(d)["slurm"]["jobs"] == ["4242"]
 
 
+def test_collect_records_the_end_only_under_the_directory_lock(tmp_path):
+    """The job's end goes into the manifest only while collect holds the sweep directory's
+    lock: a writer still there (the job's own convbench finishing) is never overwritten."""
+    from convbench.engine.lock import SweepLock
+    env = fake_slurm(tmp_path / "bin", sbatch="echo 4343", srun='echo "slurm 0.0.0"',
+                     scontrol='[ "$1" = show ] && echo "JobId=4343 JobName=x JobState=COMPLETED '
+                              'Reason=None ExitCode=0:0"; exit 0')
+    out = tmp_path / "out"
+    p = convbench("strong", "--launches", "1", "--launcher", "slurm", "--preset", "tiny",
+                  "--procs", "1", "--out", str(out), env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    [d] = sweep_dirs(out)
+    before = (d / "manifest.json").read_text()
+    with SweepLock(d):                          # another writer holds the directory
+        convbench("collect", str(d), env=env)
+        assert (d / "manifest.json").read_text() == before
+    convbench("collect", str(d), env=env)
+    assert manifest(d)["slurm"]["state"] == "COMPLETED"
+
+
 def test_collect_of_a_job_slurm_forgot_before_it_ran(tmp_path):
     env = fake_slurm(tmp_path / "bin", sbatch="echo 77", srun='echo "slurm 0.0.0"',
                      scontrol='[ "$1" = show ] && { echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; }; exit 0',
