@@ -126,3 +126,33 @@ def test_a_launch_whose_checksum_differs_from_the_others_fails():
     sweep.cross_check(good + [bad], "strong")
     assert all(o.ok for o in good)
     assert not bad.ok and "differs from 5.0 at P=1 (launch 0)" in bad.row["reason"]
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_a_sweep_written_before_launches_resumes_keeping_its_points(tmp_path):
+    """Schema 2 kept one launch per point in points/pNNNN and recorded no launches: a resume
+    keeps that launch as launch 0 and runs the missing point once, in ascending order."""
+    res = run_sweep(tmp_path, launches=1, repeats=1, warmup=0)
+    d = res.path
+    for p in (1, 2):
+        pd = d / "points" / f"p{p:04d}"
+        for f in (pd / "l000").iterdir():
+            f.rename(pd / f.name)
+        (pd / "l000").rmdir()
+    (d / "launches.csv").unlink()
+    m = json.loads((d / "manifest.json").read_text())
+    m["schema_version"] = 2
+    for k in ("launches", "order", "order_seed", "target_ci", "max_launches", "budget"):
+        m["sweep"].pop(k)
+    m.pop("stops"), m.pop("noise")
+    (d / "manifest.json").write_text(json.dumps(m))
+    import shutil
+    shutil.rmtree(d / "points" / "p0002")
+    p = run_cli("strong", "--resume", str(d))
+    assert p.returncode == 0, p.stdout + p.stderr
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["schema_version"] == 3 and m["sessions"][-1]["launches_kept"] == 1
+    assert m["sessions"][-1]["points_run"] == [2]
+    rows = read_csv(d / "summary.csv")
+    assert [(r["procs"], r["launches"], r["status"]) for r in rows] == [("1", "1", "ok"), ("2", "1", "ok")]
