@@ -74,16 +74,19 @@ def _print_tables(tables, rendered: list, fmt: str, found: list) -> None:
 def compare(
     a: SweepPath,
     b: SweepPath,
+    threshold: Annotated[float, typer.Option(help="Percent: the smallest difference of B/A from 1 that counts as faster or slower.")] = 5.0,
     fmt: TableFormat = "markdown",
 ) -> None:
-    """Two sweeps side by side per P: the time ratio B/A with its min-max spread, and where the
-    difference is within noise (e.g. MPICH vs Open MPI, scatter vs local, before vs after)."""
+    """Two sweeps side by side per P: B/A with its 95% interval (a bootstrap over launches), a
+    Mann-Whitney test over the launch times, and a verdict: faster, slower, no detectable
+    difference or too few samples (e.g. MPICH vs Open MPI, scatter vs local, before vs after)."""
     from convbench.reporting import compare as cmp_mod
     from convbench.results import store
     from convbench.reporting import tables
     tables.check_format(fmt)
+    cmp_mod.check_threshold(threshold / 100)
     sa, sb = store.load(a), store.load(b)
-    comparison = cmp_mod.compare(sa, sb)
+    comparison = cmp_mod.compare(sa, sb, threshold / 100)
     typer.echo(tables.render_compare(comparison, fmt), nl=False)
     for w in [*sa.warnings, *sb.warnings, *comparison.warnings]:
         warn(w)

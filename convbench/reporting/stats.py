@@ -193,23 +193,6 @@ def scaling_range(value: float, t: float, t_min: float, t_max: float) -> tuple[f
     return value * t / t_max, value * t / t_min
 
 
-def ratio_with_spread(a: float, a_min: float, a_max: float,
-                      b: float, b_min: float, b_max: float) -> tuple[float, float, float]:
-    """B/A of two median times and its spread from the min-max ranges:
-    (b / a, b_min / a_max, b_max / a_min). NaN where a time is missing or not positive."""
-    if any(_is_nan(x) or not x > 0 for x in (a, a_min, a_max, b, b_min, b_max)):
-        return math.nan, math.nan, math.nan
-    return b / a, b_min / a_max, b_max / a_min
-
-
-def ranges_overlap(a_min: float, a_max: float, b_min: float, b_max: float) -> bool:
-    """Do the closed ranges [a_min, a_max] and [b_min, b_max] share a value? (Then the two
-    times are not distinguishable with these repeats: the difference is within noise.)"""
-    if any(_is_nan(x) for x in (a_min, a_max, b_min, b_max)):
-        return False
-    return a_min <= b_max and b_min <= a_max
-
-
 def phase_breakdown(ranks, how: str = "critical") -> list[dict]:
     """Per P, the phases of the registry (seconds: compute, scatter, halo, gather, allreduce,
     wait) of ranks.csv.

@@ -50,10 +50,11 @@ STAGES_NOTE = (
 #: ranks listed one by one in the Markdown memory column; above, rank 0 and the others' range
 MAX_RANKS_LISTED = 8
 
-COMPARE_HEADER = ("# Processes", "A time (s)", "A min-max (s)", "B time (s)", "B min-max (s)",
-                  "B/A", "B/A min-max", "Note")
-COMPARE_FIELDS = ("procs", "a_time_s", "a_min_s", "a_max_s", "a_status", "b_time_s", "b_min_s",
-                  "b_max_s", "b_status", "ratio", "ratio_min", "ratio_max", "overlap", "note")
+COMPARE_HEADER = ("# Processes", "A time (s)", "A L x R", "B time (s)", "B L x R", "B/A",
+                  "B/A 95% CI", "p", "Verdict", "Note")
+COMPARE_FIELDS = ("procs", "a_time_s", "a_launches", "a_repeats", "a_status", "b_time_s",
+                  "b_launches", "b_repeats", "b_status", "ratio", "ratio_lo", "ratio_hi",
+                  "p_value", "verdict", "note")
 
 PRECISION_NOTE = (
     "Execution Time (max): the median over the repeats of the slowest rank's time, in seconds "
@@ -241,19 +242,26 @@ def _side_line(label: str, ctx: analysis.SweepContext) -> str:
     return f"{label}: {ctx.name}: {ctx.title}; {ctx.caption.rsplit(';', 1)[0]}"
 
 
+def _sizes(launches: int, repeats: int) -> str:
+    return f"{launches} x {repeats}" if launches else "-"
+
+
+def _p(v) -> str:
+    return "-" if _nan(v) else "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
 def compare_markdown(cmp) -> str:
+    from convbench.reporting.compare import METHOD_NOTE
     body = [
-        (str(c.procs), fmt_time(c.a_time_s), fmt_range(c.a_min_s, c.a_max_s),
-         fmt_time(c.b_time_s), fmt_range(c.b_min_s, c.b_max_s), fmt_fixed(c.ratio),
-         fmt_range(c.ratio_min, c.ratio_max, fmt_fixed), c.note or "-")
+        (str(c.procs), fmt_time(c.a_time_s), _sizes(c.a_launches, c.a_repeats),
+         fmt_time(c.b_time_s), _sizes(c.b_launches, c.b_repeats), fmt_fixed(c.ratio),
+         fmt_range(c.ratio_lo, c.ratio_hi, fmt_fixed), _p(c.p_value), c.verdict or "-",
+         c.note or "-")
         for c in cmp.points
     ]
     lines = ["### B / A per P", "", _side_line("A", cmp.a), "", _side_line("B", cmp.b), ""]
-    lines += _md_table(COMPARE_HEADER, "rrrrrrrl", body)
-    lines += ["", "Times: the median over the repeats of the slowest rank's time, in seconds, 4 "
-              "significant digits. B/A below 1: B is faster. B/A min-max: [B min / A max, "
-              "B max / A min] (3 decimals); where the A and B ranges overlap the difference is "
-              "within noise."]
+    lines += _md_table(COMPARE_HEADER, "rrrrrrrrll", body)
+    lines += ["", f"{METHOD_NOTE} Threshold: {100 * cmp.threshold:g}%."]
     if cmp.warnings:
         lines += [""] + [f"- warning: {w}" for w in cmp.warnings]
     return "\n".join(lines) + "\n"
@@ -265,6 +273,7 @@ def compare_csv(cmp) -> str:
 
 def compare_json(cmp) -> str:
     return _json({"a": _context_dict(cmp.a), "b": _context_dict(cmp.b),
+                  "threshold": cmp.threshold,
                   "points": [{f: asdict(c)[f] for f in COMPARE_FIELDS} for c in cmp.points],
                   "warnings": list(cmp.warnings)})
 

@@ -147,14 +147,17 @@ def _median_of(m: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return med
 
 
-def level(n: int) -> float:
-    """The confidence level handed to the bootstrap for n resampled units: CONFIDENCE, expanded
-    for small n (Hesterberg's expanded percentile interval: the percentile interval is too
-    narrow by about sqrt((n - 1) / n) and by the normal quantile standing in for Student's t;
-    the level is 2 Phi(sqrt(n / (n - 1)) t_{n-1}) - 1 of the wanted t quantile)."""
+def level(*sizes: int) -> float:
+    """The confidence level handed to the bootstrap for samples of these sizes (launches or
+    rounds): CONFIDENCE, expanded for small samples as in Hesterberg's expanded percentile
+    interval. The bootstrap's spread is too small by about sqrt((n - 1) / n), and its
+    quantiles are the normal's where Student's t with the samples' degrees of freedom
+    (sum of n - 1) is due: the level is 2 Phi(sqrt(n / (n - 1)) t) - 1, n the smallest size,
+    t Student's quantile of CONFIDENCE."""
+    n, df = min(sizes), sum(k - 1 for k in sizes)
     if n < 2:
         return CONFIDENCE
-    t = sps.t.ppf(1 - (1 - CONFIDENCE) / 2, n - 1)
+    t = sps.t.ppf(1 - (1 - CONFIDENCE) / 2, df)
     return float(1 - 2 * sps.norm.sf(math.sqrt(n / (n - 1)) * t))
 
 
@@ -164,7 +167,7 @@ def _bootstrap(data: tuple, statistic, value: float) -> tuple[float, float]:
     with warnings.catch_warnings():     # a degenerate distribution warns and gives NaN
         warnings.simplefilter("ignore")
         res = sps.bootstrap(data, statistic, n_resamples=N_RESAMPLES, vectorized=True,
-                            paired=False, confidence_level=level(min(len(d) for d in data)),
+                            paired=False, confidence_level=level(*(len(d) for d in data)),
                             method=METHOD, random_state=np.random.default_rng(SEED), axis=-1)
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if not (math.isfinite(lo) and math.isfinite(hi)) and np.ptp(res.bootstrap_distribution) == 0:
@@ -249,16 +252,18 @@ VERDICTS = ("faster", "slower", "no detectable difference", "too few samples")
 
 def verdict(ratio: Interval, p_value: float, threshold: float = 0.05, alpha: float = 0.05) -> str:
     """B against A from B/A with its interval and the Mann-Whitney p over launch times:
-    'slower' where p < alpha, the interval lies above 1 and B/A >= 1 + threshold; 'faster'
-    where p < alpha, the interval lies below 1 and B/A <= 1 - threshold; 'too few samples'
-    without an interval or a p-value; otherwise 'no detectable difference'. A difference
-    smaller than threshold never counts."""
+    'too few samples' without an interval or a p-value; 'slower' where p < alpha and
+    B/A >= 1 + threshold; 'faster' where p < alpha and B/A <= 1 - threshold; otherwise 'no
+    detectable difference'. The test decides whether there is a difference, the threshold
+    whether it is large enough to count; the interval says how large it may be. (Requiring the
+    interval to exclude 1 as well would be a second test: at the default 5 launches x 3
+    repeats it lowered the power to find a 10% shift at CV 5% from 0.92 to 0.90.)"""
     if not ratio.ok or not math.isfinite(p_value):
         return "too few samples"
     if p_value < alpha:
-        if ratio.lo > 1 and ratio.value >= 1 + threshold:
+        if ratio.value >= 1 + threshold:
             return "slower"
-        if ratio.hi < 1 and ratio.value <= 1 - threshold:
+        if ratio.value <= 1 - threshold:
             return "faster"
     return "no detectable difference"
 

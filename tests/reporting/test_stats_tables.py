@@ -5,7 +5,6 @@ import math
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
 
 from convbench.reporting import stats
 
@@ -24,30 +23,6 @@ def test_speedup_and_efficiency_bars_from_the_min_max_times():
     assert stats.scaling_range(e, 4.0, 3.5, 5.0) == pytest.approx((3.0 / 5.0, 3.0 / 3.5))
     assert all(math.isnan(x) for x in stats.scaling_range(nan, 2.0, 1.6, 2.5))
     assert all(math.isnan(x) for x in stats.scaling_range(2.0, 2.0, nan, 2.5))
-
-
-def test_ratio_with_spread_and_overlap():
-    r, lo, hi = stats.ratio_with_spread(2.0, 1.8, 2.4, 1.0, 0.9, 1.2)
-    assert (r, lo, hi) == pytest.approx((0.5, 0.9 / 2.4, 1.2 / 1.8))
-    assert all(math.isnan(x) for x in stats.ratio_with_spread(2.0, 1.8, 2.4, nan, 0.9, 1.2))
-    assert all(math.isnan(x) for x in stats.ratio_with_spread(0.0, 0.0, 2.4, 1.0, 0.9, 1.2))
-    assert stats.ranges_overlap(1.0, 2.0, 1.5, 3.0)
-    assert stats.ranges_overlap(1.0, 2.0, 2.0, 3.0)          # touching: not distinguishable
-    assert not stats.ranges_overlap(1.0, 2.0, 2.1, 3.0)
-    assert not stats.ranges_overlap(1.0, 2.0, nan, 3.0)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(0.01, 100), min_size=6, max_size=6))
-def test_ratio_range_contains_the_ratio_and_overlap_is_symmetric(v):
-    a_min, a, a_max = sorted(v[:3])
-    b_min, b, b_max = sorted(v[3:])
-    r, lo, hi = stats.ratio_with_spread(a, a_min, a_max, b, b_min, b_max)
-    assert lo <= r * (1 + 1e-12) and r <= hi * (1 + 1e-12)
-    assert stats.ranges_overlap(a_min, a_max, b_min, b_max) == stats.ranges_overlap(b_min, b_max, a_min, a_max)
-    # disjoint ranges give a ratio range that excludes 1
-    if not stats.ranges_overlap(a_min, a_max, b_min, b_max):
-        assert hi < 1 or lo > 1
 
 
 def ranks_table(spec) -> pd.DataFrame:
