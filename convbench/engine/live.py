@@ -1,6 +1,8 @@
 """Terminal output of a sweep: the live progress display and the final table (rich).
 
-Only formats: every number comes from the summary rows that analysis/point computed.
+Only formats: every number comes from the summary rows that analysis/point computed; the
+cells of a figure with its 95% interval, of the status with its noise flags and of text from
+outside (names, reasons: control characters escaped) are reporting/cells.py's.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.markup import escape
 from rich.table import Table
 
+from convbench.core.text import visible
+from convbench.reporting import cells, stats
 from convbench.results.records import STAGES
 
 
@@ -31,31 +35,32 @@ def _mem_per_rank(v) -> str:
     return f"r0 {v[0]:.0f}, others {min(v[1:]):.0f}-{max(v[1:]):.0f}"
 
 
+def _fmt(spec: str):
+    return lambda v: _num(v, spec)
+
+
 def summary_table(rows: list[dict], title: str = "") -> Table:
-    """Per P: time (median, min-max), speedup, efficiency, memory, shape, verified, status."""
-    t = Table(title=title or None, title_justify="left", header_style="bold")
-    for name, justify in (("P", "right"), ("batch", "right"), ("time s (median)", "right"),
-                          ("min-max s", "right"), ("speedup", "right"), ("efficiency", "right"),
-                          ("mem/rank MB", "left"), ("total MB", "right"), ("output", "left"),
-                          ("verified", "center"), ("status", "left")):
+    """Per P: time (median) with its 95% interval, speedup and efficiency with theirs (or why
+    there is none), launches x repeats, memory, shape, verified, status with the noise flags
+    and why the launches stopped. The min-max of the repeats is in summary.csv and the report."""
+    t = Table(title=visible(title) or None, title_justify="left", header_style="bold")
+    for name, justify in (("P", "right"), ("batch", "right"), ("time s [95% CI]", "right"),
+                          ("speedup", "right"), ("efficiency", "right"),
+                          ("launches x repeats", "right"), ("mem/rank MB", "left"),
+                          ("total MB", "right"), ("output", "left"), ("verified", "center"),
+                          ("status", "left")):
         t.add_column(name, justify=justify, no_wrap=name != "status")
     for r in rows:
-        status = r.get("status", "")
-        if r.get("oversubscribed"):
-            status += " (oversubscribed)"
-        if r.get("reason"):
-            reason = str(r["reason"]).split(" (log:")[0]
-            status += f": {reason[:90]}" + ("..." if len(reason) > 90 else "")
-        ok = r.get("status") == "ok"
+        reason = str(r.get("reason") or "").split(" (log:")[0]
+        status = cells.status_text({**r, "reason": reason}, reason_chars=90)
         t.add_row(
-            str(r["procs"]), str(r["batch"]), _num(r.get("time_s"), ".4f"),
-            f"{_num(r.get('time_min_s'), '.4f')}-{_num(r.get('time_max_s'), '.4f')}"
-            if ok else "-",
-            _num(r.get("speedup"), ".2f"), _num(r.get("efficiency"), ".0%"),
+            str(r["procs"]), str(r["batch"]), cells.with_interval(r, "time_s", _fmt(".4f")),
+            cells.with_interval(r, "speedup", _fmt(".2f")),
+            cells.with_interval(r, "efficiency", _fmt(".0%")), cells.launches_x_repeats(r),
             _mem_per_rank(r.get("mem_per_rank_mb")), _num(r.get("mem_total_mb"), ".0f"),
-            str(r.get("output_shape", "")),
+            visible(r.get("output_shape", "")),
             "yes" if r.get("verified") else "[red]no[/red]",
-            escape(status) if ok else f"[red]{escape(status)}[/red]",
+            escape(status) if r.get("status") == "ok" else f"[red]{escape(status)}[/red]",
         )
     return t
 
@@ -74,6 +79,12 @@ def stages_line(row: dict) -> str:
     return f"wall {wall:.2f} s = " + " + ".join(parts)
 
 
+def _ci(row: dict, value: str, spec: str) -> str:
+    """' [lo-hi]': the 95% interval of a row's figure; '' where it has none."""
+    lo, hi = stats.interval(row, value)
+    return "" if math.isnan(lo) else escape(f" [{lo:{spec}}-{hi:{spec}}]")
+
+
 class LiveProgress:
     """A rich progress bar over the points of a sweep, with a line per finished point."""
 
@@ -87,9 +98,10 @@ class LiveProgress:
     def sweep_started(self, plan, sweep_dir: Path, mpi, slots: int) -> None:
         c = self.console
         m, po = plan.measured, plan.policy
-        c.print(f"[bold]convbench {plan.mode}[/bold]: {escape(plan.describe())}"
+        c.print(f"[bold]convbench {plan.mode}[/bold]: {escape(visible(plan.describe()))}"
                 + f"; pass {m.pass_}, data {m.data}, {po.repeats} repeats + {po.warmup} warm-up")
-        c.print(f"MPI: {mpi.vendor} ({escape(mpi.path)}), {slots} slots; results: {escape(str(sweep_dir))}")
+        c.print(f"MPI: {mpi.vendor} ({escape(visible(mpi.path))}), {slots} slots; results: "
+                f"{escape(visible(sweep_dir))}")
         over = [p for p in plan.procs if p > slots]
         if over:
             c.print(f"[yellow]P = {', '.join(map(str, over))} exceed the {slots} available slots: "
@@ -105,10 +117,12 @@ class LiveProgress:
     def point_finished(self, row: dict) -> None:
         self.progress.advance(self.task)
         if row["status"] == "ok":
-            self.console.print(f"  P={row['procs']}: {row['time_s']:.4f} s, speedup "
-                               f"{_num(row.get('speedup'), '.2f')}, verified")
+            flags = "; ".join(x for x in (stats.as_text(row.get("flags")), cells.stop_text(row)) if x)
+            self.console.print(f"  P={row['procs']}: {row['time_s']:.4f} s{_ci(row, 'time_s', '.4f')}, "
+                               f"speedup {_num(row.get('speedup'), '.2f')}{_ci(row, 'speedup', '.2f')}, "
+                               f"verified" + escape(f"; {visible(flags)}" if flags else ""))
         else:
-            self.console.print(f"  [red]P={row['procs']}: failed: {escape(str(row.get('reason', '')))}[/red]")
+            self.console.print(f"  [red]P={row['procs']}: failed: {escape(visible(row.get('reason', '')))}[/red]")
         line = stages_line(row)
         if line:
             self.console.print(f"    [dim]{escape(line)}[/dim]")
