@@ -3,7 +3,10 @@ few real tiny sweeps made once per test session (shared by every test module).""
 from __future__ import annotations
 
 import atexit
+import csv
 import functools
+import io
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -55,6 +58,39 @@ def point(p: int, times, *, mode="strong", status="ok", verified=True, over=Fals
                mem_total_mb=sum(peaks), mem_max_rank_mb=max(peaks), mem_rank0_mb=peaks[0],
                mem_per_rank_mb=peaks)
     return row, ranks
+
+
+def launched(pt: tuple[dict, list[dict]], launches: int = 5, **columns) -> tuple[dict, list[dict]]:
+    """point(...) as a sweep of launches writes it (schema 3): `launches` per point and the
+    given interval, note, flag and stop columns (time_lo_s=.., speedup_lo=.., ci_note=..,
+    flags=.., stopped=..); build() fills speedup and efficiency and keeps these."""
+    row, ranks = pt
+    return {**row, "launches": launches, **columns}, ranks
+
+
+#: the headers convbench 0.1.0 wrote
+OLD_SUMMARY = ("mode,pass,data,procs,batch,images_per_rank,repeats,time_s,time_min_s,time_max_s,"
+               "compute_s,comm_s,speedup,efficiency,karp_flatt,gflops,gbs,roofline_s,"
+               "roofline_frac,bw_frac,mem_total_mb,mem_max_rank_mb,mem_rank0_mb,mem_data_mb,"
+               "mem_per_rank_mb,output_shape,checksum,oversubscribed,idle_ranks,hosts,launch_s,"
+               "verified,status,reason")
+OLD_RANKS = ("procs,repeat,rank,host,start,end,images,time_s,compute_s,comm_s,scatter_s,halo_s,"
+             "gather_s,allreduce_s,wait_s,rss_base_mb,rss_peak_mb,rss_data_mb")
+
+
+def old_sweep(d: Path) -> Path:
+    """A sweep as convbench 0.1.0 wrote it (schema 1: no version, none of the later columns),
+    P = 1, 2 with three repeats each."""
+    d = build(d, [point(1, [1.0, 1.1, 0.9]), point(2, [0.6, 0.55, 0.62])])
+    for name, header in ((store.SUMMARY, OLD_SUMMARY), (store.RANKS, OLD_RANKS)):
+        rows = list(csv.DictReader(io.StringIO((d / name).read_text())))
+        out = io.StringIO()
+        w = csv.DictWriter(out, header.split(","), extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        (d / name).write_text(out.getvalue())
+    assert "schema_version" not in json.loads((d / "manifest.json").read_text())
+    return d
 
 
 def build(d: Path, points: list, mode: str = "strong", **man) -> Path:

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from convbench.core.errors import ConvbenchError
+from convbench.core.text import visible  # noqa: F401  (messages quote names: escaped)
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -29,12 +30,6 @@ err_console = Console(stderr=True, emoji=False)
 Mpiexec = Annotated[Optional[str], typer.Option(help="mpiexec to use (default: $CONVBENCH_MPIEXEC, next to this Python, then PATH).")]
 SweepPath = Annotated[Path, typer.Argument(help="A sweep's results directory (the one with manifest.json).", show_default=False)]
 TableFormat = Annotated[str, typer.Option("--format", "-f", help="markdown | csv | json.")]
-
-
-def visible(text: str) -> str:
-    """text with its control characters (a terminal's escape sequences among them) written as
-    escapes, so that a message quoting a file name or a setting shows it and nothing else."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(text))
 
 
 def fail(message: str, code: int) -> None:

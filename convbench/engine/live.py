@@ -1,6 +1,8 @@
 """Terminal output of a sweep: the live progress display and the final table (rich).
 
-Only formats: every number comes from the summary rows that analysis/point computed.
+Only formats: every number comes from the summary rows that analysis/point computed; the
+cells of a figure with its 95% interval, of the status with its noise flags and of text from
+outside (names, reasons: control characters escaped) are reporting/cells.py's.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.markup import escape
 from rich.table import Table
 
+from convbench.core.text import visible
+from convbench.reporting import cells, stats
 from convbench.results.records import STAGES
 
 
@@ -31,31 +35,32 @@ def _mem_per_rank(v) -> str:
     return f"r0 {v[0]:.0f}, others {min(v[1:]):.0f}-{max(v[1:]):.0f}"
 
 
+def _fmt(spec: str):
+    return lambda v: _num(v, spec)
+
+
 def summary_table(rows: list[dict], title: str = "") -> Table:
-    """Per P: time (median, min-max), speedup, efficiency, memory, shape, verified, status."""
-    t = Table(title=title or None, title_justify="left", header_style="bold")
-    for name, justify in (("P", "right"), ("batch", "right"), ("time s (median)", "right"),
-                          ("min-max s", "right"), ("speedup", "right"), ("efficiency", "right"),
-                          ("mem/rank MB", "left"), ("total MB", "right"), ("output", "left"),
-                          ("verified", "center"), ("status", "left")):
+    """Per P: time (median) with its 95% interval, speedup and efficiency with theirs (or why
+    there is none), launches x repeats, memory, shape, verified, status with the noise flags
+    and why the launches stopped. The min-max of the repeats is in summary.csv and the report."""
+    t = Table(title=visible(title) or None, title_justify="left", header_style="bold")
+    for name, justify in (("P", "right"), ("batch", "right"), ("time s [95% CI]", "right"),
+                          ("speedup", "right"), ("efficiency", "right"),
+                          ("launches x repeats", "right"), ("mem/rank MB", "left"),
+                          ("total MB", "right"), ("output", "left"), ("verified", "center"),
+                          ("status", "left")):
         t.add_column(name, justify=justify, no_wrap=name != "status")
     for r in rows:
-        status = r.get("status", "")
-        if r.get("oversubscribed"):
-            status += " (oversubscribed)"
-        if r.get("reason"):
-            reason = str(r["reason"]).split(" (log:")[0]
-            status += f": {reason[:90]}" + ("..." if len(reason) > 90 else "")
-        ok = r.get("status") == "ok"
+        reason = str(r.get("reason") or "").split(" (log:")[0]
+        status = cells.status_text({**r, "reason": reason}, reason_chars=90)
         t.add_row(
-            str(r["procs"]), str(r["batch"]), _num(r.get("time_s"), ".4f"),
-            f"{_num(r.get('time_min_s'), '.4f')}-{_num(r.get('time_max_s'), '.4f')}"
-            if ok else "-",
-            _num(r.get("speedup"), ".2f"), _num(r.get("efficiency"), ".0%"),
+            str(r["procs"]), str(r["batch"]), cells.with_interval(r, "time_s", _fmt(".4f")),
+            cells.with_interval(r, "speedup", _fmt(".2f")),
+            cells.with_interval(r, "efficiency", _fmt(".0%")), cells.launches_x_repeats(r),
             _mem_per_rank(r.get("mem_per_rank_mb")), _num(r.get("mem_total_mb"), ".0f"),
-            str(r.get("output_shape", "")),
+            visible(r.get("output_shape", "")),
             "yes" if r.get("verified") else "[red]no[/red]",
-            escape(status) if ok else f"[red]{escape(status)}[/red]",
+            escape(status) if r.get("status") == "ok" else f"[red]{escape(status)}[/red]",
         )
     return t
 
@@ -74,23 +79,23 @@ def stages_line(row: dict) -> str:
     return f"wall {wall:.2f} s = " + " + ".join(parts)
 
 
-def _interval(v, lo, hi, fmt: str, note: str, unit: str = "") -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if all(x is not None and math.isfinite(x) for x in (lo, hi)):
-        return f"{format(v, fmt)} [{format(lo, fmt)}-{format(hi, fmt)}]{unit}"
-    return format(v, fmt) + unit + (" (no interval yet)" if note else "")
+def _ci(row: dict, value: str, spec: str) -> str:
+    """' [lo-hi]': the 95% interval of a row's figure; '' where it has none."""
+    lo, hi = stats.interval(row, value)
+    return "" if math.isnan(lo) else escape(f" [{lo:{spec}}-{hi:{spec}}]")
 
 
 def point_text(row: dict) -> str:
-    """A point as it stands: 'P=2: 0.1710 s [0.1690-0.1730], speedup 1.16 [1.10-1.20], 3 launches'."""
+    """A point as it stands after a launch: '0.1710 s [0.1690-0.1730], speedup 1.16
+    [1.10-1.20], 3 launch(es)', or why it has no interval yet, and its noise flags."""
     if row.get("status") != "ok":
         return "failed"
-    note = row.get("ci_note") or ""
-    text = (f"{_interval(row.get('time_s'), row.get('time_lo_s'), row.get('time_hi_s'), '.4f', note, ' s')}"
-            f", speedup {_interval(row.get('speedup'), row.get('speedup_lo'), row.get('speedup_hi'), '.2f', note)}"
-            f", {row.get('launches', 0)} launch(es)")
-    return text + (f"; {row['flags']}" if row.get("flags") else "")
+    none = "" if row.get("launches", 0) >= 3 or not row.get("ci_note") else " (no interval yet)"
+    text = (f"{row['time_s']:.4f} s{_ci(row, 'time_s', '.4f')}, speedup "
+            f"{_num(row.get('speedup'), '.2f')}{_ci(row, 'speedup', '.2f')}{none}, "
+            f"{row.get('launches', 0)} launch(es)")
+    flags = stats.as_text(row.get("flags"))
+    return text + escape(f"; {visible(flags)}" if flags else "")
 
 
 class LiveProgress:
@@ -106,13 +111,14 @@ class LiveProgress:
     def sweep_started(self, plan, sweep_dir: Path, mpi, slots: int) -> None:
         c = self.console
         m, po = plan.measured, plan.policy
-        c.print(f"[bold]convbench {plan.mode}[/bold]: {escape(plan.describe())}"
+        c.print(f"[bold]convbench {plan.mode}[/bold]: {escape(visible(plan.describe()))}"
                 + f"; pass {m.pass_}, data {m.data}; {po.launches} launches of {po.warmup} warm-up + "
                 f"{po.repeats} repeats per point, order {po.order} (seed {po.order_seed})"
                 + (f", up to {po.most_launches} launches for a {po.target_ci:g}% interval"
                    if po.target_ci is not None else "")
                 + (f", budget {po.budget:g} s" if po.budget is not None else ""))
-        c.print(f"MPI: {mpi.vendor} ({escape(mpi.path)}), {slots} slots; results: {escape(str(sweep_dir))}")
+        c.print(f"MPI: {mpi.vendor} ({escape(visible(mpi.path))}), {slots} slots; results: "
+                f"{escape(visible(sweep_dir))}")
         over = [p for p in plan.procs if p > slots]
         if over:
             c.print(f"[yellow]P = {', '.join(map(str, over))} exceed the {slots} available slots: "
@@ -138,10 +144,10 @@ class LiveProgress:
         self.progress.advance(self.task)
         head = f"  P={slot.procs} launch {slot.launch} (round {slot.round})"
         if launch_row["status"] != "ok":
-            self.console.print(f"  [red]{head}: failed: {escape(str(launch_row.get('reason', '')))}[/red]")
+            self.console.print(f"  [red]{head}: failed: {escape(visible(launch_row.get('reason', '')))}[/red]")
         else:
             self.console.print(f"{head}: {launch_row['time_s']:.4f} s; point "
-                               f"{escape(point_text(row))}")
+                               f"{point_text(row)}")
         line = stages_line(launch_row)
         if line:
             self.console.print(f"    [dim]{escape(line)}[/dim]")

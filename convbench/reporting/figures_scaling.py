@@ -2,7 +2,10 @@
 time, speedup and efficiency vs P, and the two main panels side by side.
 
 - strong: time vs P (log-log) with the ideal T(P0) P0 / P; speedup vs P with the ideal S = P;
-  parallel efficiency vs P with the ideal 100 %; all with min-max bars over the repeats;
+  parallel efficiency vs P with the ideal 100 %; all with error bars that are the 95%
+  confidence interval of summary.csv (time_lo_s/time_hi_s, speedup_lo/_hi, efficiency_lo/_hi;
+  asymmetric); a point without an interval (too few launches) has no bar, and the legend and
+  the caption say so; the caption says how many launches x repeats the points pool;
 - weak: time vs P with the ideal flat T(P0); weak-scaling efficiency T(P0) / T(P);
 - scaling: strong speedup and efficiency; weak time and efficiency.
 
@@ -79,9 +82,10 @@ def _all_procs(series: list[Series]) -> list[int]:
 
 
 # ---- the scaling panels ---------------------------------------------------------------------
-def _draw_series(ax, series: list[Series], value: str, bars) -> set[str]:
-    """Line + min-max bars per series; markers by point kind; failed points on the P axis.
-    value: a row key; bars(row) -> (lo, hi). Returns the kinds that were drawn."""
+def _draw_series(ax, series: list[Series], value: str) -> set[str]:
+    """Line + 95% interval bars per series (stats.interval; none where a point has no
+    interval); markers by point kind; failed points on the P axis. value: time_s, speedup or
+    efficiency. Returns the kinds drawn ('bar' / 'nointerval': a point with / without a bar)."""
     kinds = set()
     for i, s in enumerate(series):
         color = f"C{i}" if len(series) > 1 else "C0"
@@ -90,13 +94,14 @@ def _draw_series(ax, series: list[Series], value: str, bars) -> set[str]:
         ys = [r[value] for r in pts]
         ax.plot(xs, ys, "-", color=color, linewidth=1.5, label=s.label if len(series) > 1 else None)
         for r in pts:
-            lo, hi = bars(r)
+            lo, hi = stats.interval(r, value)
             kind = stats.point_kind(r)
             kinds.add(kind)
             style = {"ok": dict(marker="o", mfc=color, mec=color),
                      "oversubscribed": dict(marker="o", mfc="white", mec=color, mew=1.6),
                      "unverified": dict(marker="s", mfc="0.6", mec="0.3")}[kind]
-            yerr = None if math.isnan(lo) else [[r[value] - lo], [hi - r[value]]]
+            kinds.add("nointerval" if math.isnan(lo) else "bar")
+            yerr = None if math.isnan(lo) else [[max(r[value] - lo, 0.0)], [max(hi - r[value], 0.0)]]
             ax.errorbar([r["procs"]], [r[value]], yerr=yerr, color=color, capsize=4,
                         linestyle="none", markersize=7, elinewidth=1.2, **style)
         failed = [r["procs"] for r in s.rows if stats.point_kind(r) == "failed"]
@@ -111,36 +116,45 @@ def _draw_series(ax, series: list[Series], value: str, bars) -> set[str]:
     return kinds
 
 
+#: what the legend and the caption say of a point drawn without an error bar
+NO_INTERVAL = "no interval (too few launches)"
+
+
+def bars_caption(series: list[Series]) -> str:
+    """What the error bars are: 'error bars: 95% confidence interval, 5 launches x 3
+    repeats' (stats.samples_text over every series' points), and where some or all points
+    have none, that they have no interval; '' where no point has a time."""
+    rows = [r for s in series for r in s.rows]
+    samples = stats.samples_text(rows)
+    if not samples:
+        return ""
+    pairs = [(r, v) for r in rows for v in stats.INTERVAL_COLUMNS if not math.isnan(r[v])]
+    with_bar = [not math.isnan(stats.interval(r, v)[0]) for r, v in pairs]
+    if not any(with_bar):
+        return f"no error bars: {NO_INTERVAL}, {samples}"
+    text = f"error bars: 95% confidence interval, {samples}"
+    return text if all(with_bar) else f"{text}; a point without a bar: {NO_INTERVAL}"
+
+
 def _legend(ax, series: list[Series], kinds: set[str]) -> None:
     handles, labels = ax.get_legend_handles_labels()
     slots = series[0].slots if series else "?"
     proxies = {
         "ok": (Line2D([], [], marker="o", color="0.2", linestyle="none"),
-               "measured (median, bars: min-max over repeats)"),
+               "measured (median" + (", bars: 95% confidence interval)" if "bar" in kinds else ")")),
         "oversubscribed": (Line2D([], [], marker="o", mfc="white", mec="0.2", mew=1.6, linestyle="none"),
                            f"oversubscribed (P > {slots} slots: contention, not scaling)"),
         "unverified": (Line2D([], [], marker="s", mfc="0.6", mec="0.3", linestyle="none"),
                        "not verified (--no-verify): no speedup"),
         "failed": (Line2D([], [], marker="x", color=FAILED_COLOR, mew=2.2, linestyle="none"),
                    "failed point (no time)"),
+        "nointerval": (Line2D([], [], linestyle="none"), f"no bar: {NO_INTERVAL}"),
     }
-    for k in ("ok", "oversubscribed", "unverified", "failed"):
+    for k in ("ok", "oversubscribed", "unverified", "failed", "nointerval"):
         if k in kinds:
             handles.append(proxies[k][0])
             labels.append(proxies[k][1])
     ax.legend(handles, labels, fontsize=7.5, loc="best", framealpha=0.85)
-
-
-def _time_bars(r):
-    return r["time_min_s"], r["time_max_s"]
-
-
-def _speedup_bars(r):
-    return stats.scaling_range(r["speedup"], r["time_s"], r["time_min_s"], r["time_max_s"])
-
-
-def _eff_bars(r):
-    return stats.scaling_range(r["efficiency"], r["time_s"], r["time_min_s"], r["time_max_s"])
 
 
 def _ideal(ax, series: list[Series], fn, label: str) -> None:
@@ -201,7 +215,7 @@ def draw_time(ax, series: list[Series]) -> None:
         _ideal(ax, series, lambda b, p: stats.ideal_time("strong", b[0], b[1], p),
                "ideal (T(P0) P0 / P)")
     _model_curve(ax, series, "time_s")
-    kinds = _draw_series(ax, series, "time_s", _time_bars)
+    kinds = _draw_series(ax, series, "time_s")
     p_axis(ax, _all_procs(series))
     if mode == "weak":
         ax.set_ylim(bottom=0)
@@ -218,7 +232,7 @@ def draw_time(ax, series: list[Series]) -> None:
 def draw_speedup(ax, series: list[Series]) -> None:
     _ideal(ax, series, lambda b, p: p, "ideal (S = P)")
     _model_curve(ax, series, "speedup")
-    kinds = _draw_series(ax, series, "speedup", _speedup_bars)
+    kinds = _draw_series(ax, series, "speedup")
     p_axis(ax, _all_procs(series))
     if "empty" not in kinds:
         ax.set_yscale("log", base=2)
@@ -232,7 +246,7 @@ def draw_efficiency(ax, series: list[Series]) -> None:
     weak = series[0].mode == "weak"
     _ideal(ax, series, lambda b, p: 1.0, "ideal (100 %)")
     _model_curve(ax, series, "efficiency")
-    kinds = _draw_series(ax, series, "efficiency", _eff_bars)
+    kinds = _draw_series(ax, series, "efficiency")
     p_axis(ax, _all_procs(series))
     ax.set_ylim(bottom=0, top=max(1.1, ax.get_ylim()[1]))
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
@@ -253,11 +267,18 @@ def _scaling_series(sweeps, labels=None) -> list[Series]:
     return series
 
 
+def _frame(sweeps, series: list[Series]) -> tuple[str, str]:
+    """The title and the caption, which says what the error bars are (bars_caption)."""
+    title, caption = frame(list(sweeps))
+    bars = bars_caption(series)
+    return title, f"{caption}. {bars[0].upper()}{bars[1:]}." if bars else caption
+
+
 def _one_panel(draw, sweeps, labels=None):
     series = _scaling_series(sweeps, labels)
     fig, (ax,) = new_figure()
     draw(ax, series)
-    return finish(fig, *frame(list(sweeps)))
+    return finish(fig, *_frame(sweeps, series))
 
 
 def time_figure(sweeps, labels=None):
@@ -266,7 +287,7 @@ def time_figure(sweeps, labels=None):
 
 
 def speedup_figure(sweeps, labels=None):
-    """Strong speedup vs P with the ideal S = P and min-max bars."""
+    """Strong speedup vs P with the ideal S = P and 95% interval bars."""
     return _one_panel(draw_speedup, sweeps, labels)
 
 
@@ -281,5 +302,5 @@ def scaling_figure(sweeps, labels=None):
     fig, (a1, a2) = new_figure(2, width=5.6)
     (draw_time if series[0].mode == "weak" else draw_speedup)(a1, series)
     draw_efficiency(a2, series)
-    return finish(fig, *frame(list(sweeps)))
+    return finish(fig, *_frame(sweeps, series))
 

@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from convbench.core.text import visible
 from convbench.results import records
 from convbench.workload import phases
 
@@ -183,14 +184,54 @@ def ideal_time(mode: str, p0: int, t0: float, p: int) -> float:
     return t0 if mode == "weak" else t0 * p0 / p
 
 
-def scaling_range(value: float, t: float, t_min: float, t_max: float) -> tuple[float, float]:
-    """The min-max bar of a speedup or efficiency whose point took median time t over repeats
-    spanning [t_min, t_max]. Both quantities are (baseline) / t, so against the same baseline
-    the slowest repeat gives value * t / t_max and the fastest value * t / t_min. The bar shows
-    the spread of this point's repeats only (the baseline is its median, as in summary.csv)."""
-    if any(_is_nan(x) for x in (value, t, t_min, t_max)) or not (t_min > 0 and t_max > 0):
+#: the 95% interval columns of summary.csv (reporting/uncertainty.py fills them) by figure
+INTERVAL_COLUMNS = {"time_s": ("time_lo_s", "time_hi_s"), "speedup": ("speedup_lo", "speedup_hi"),
+                    "efficiency": ("efficiency_lo", "efficiency_hi")}
+
+
+def interval(r: dict, value: str) -> tuple[float, float]:
+    """The 95% confidence interval (lo, hi) of a row's time_s, speedup or efficiency; NaN,
+    NaN where the row has none (too few samples, a sweep written before launches, no value)."""
+    lo, hi = (as_float(r.get(c)) for c in INTERVAL_COLUMNS[value])
+    if math.isnan(as_float(r.get(value))) or math.isnan(lo) or math.isnan(hi):
         return math.nan, math.nan
-    return value * t / t_max, value * t / t_min
+    return lo, hi
+
+
+def launches(r: dict) -> int:
+    """The launches a point's figures pool: summary.csv's launches; in a sweep written before
+    launches were recorded (schema 1-2, the cell empty) one for a point with a time; 0 for a
+    point without one."""
+    n = as_int(r.get("launches"))
+    if isinstance(n, int) and n > 0:
+        return n
+    return 0 if math.isnan(as_float(r.get("time_s"))) else 1
+
+
+def interval_note(r: dict) -> str:
+    """Why a point's figures lack an interval: summary.csv's ci_note, else 'too few samples:
+    1 launch' for a point of one launch (every point of a sweep written before launches were
+    recorded), else 'no interval recorded'."""
+    note = as_text(r.get("ci_note")).strip()
+    if note:
+        return note
+    return "too few samples: 1 launch" if launches(r) <= 1 else "no interval recorded"
+
+
+def _span(values: set[int], one: str, many: str) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo}{'' if lo == hi else f'-{hi}'} {one if hi == 1 else many}"
+
+
+def samples_text(rows) -> str:
+    """'5 launches x 3 repeats' over the rows that have a time ('3-6 launches' where the
+    points differ); '' where none has."""
+    timed = [r for r in rows if launches(r) > 0]
+    if not timed:
+        return ""
+    reps = {n for n in (as_int(r.get("repeats")) for r in timed) if isinstance(n, int) and n > 0}
+    text = _span({launches(r) for r in timed}, "launch", "launches")
+    return text + (f" x {_span(reps, 'repeat', 'repeats')}" if reps else "")
 
 
 def phase_breakdown(ranks, how: str = "critical") -> list[dict]:
@@ -250,6 +291,7 @@ class SweepContext:
     pass_: str
     data: str
     repeats: str
+    launches: str      # launches per point ('' in a sweep written before launches: one)
     mpi: str           # the MPI library (or vendor and launcher version)
     host: str          # host name, CPU model, cores
     slots: str         # MPI slots the sweep saw (P above it is oversubscribed)
@@ -261,12 +303,14 @@ class SweepContext:
 
     @property
     def caption(self) -> str:
+        launches = f"{self.launches} launches x " if self.launches else ""
         return (f"{self.mpi} on {self.host}, {self.slots} slots; {self.pass_} pass, "
-                f"{self.data} data, {self.repeats} repeats; {self.name}")
+                f"{self.data} data, {launches}{self.repeats} repeats; {self.name}")
 
 
 def sweep_context(manifest: dict, name: str = "") -> SweepContext:
-    """The labels of a sweep from its manifest.json (tolerant of missing fields)."""
+    """The labels of a sweep from its manifest.json (tolerant of missing fields), every one
+    printable (core.text.visible: a name's control characters escaped)."""
     def get(d, *keys, default="?"):
         for k in keys:
             d = d.get(k) if isinstance(d, dict) else None
@@ -293,8 +337,10 @@ def sweep_context(manifest: dict, name: str = "") -> SweepContext:
         mpi = f"{get(manifest, 'mpi', 'vendor')} {get(manifest, 'mpi', 'launcher_version', default='')}".strip()
     env = get(manifest, "environment", default={})
     host = f"{get(env, 'hostname')} ({get(env, 'cpu_model')}, {get(env, 'cores_available')} cores)"
-    return SweepContext(
-        name=name, mode=mode, workload=str(get(wl, "name")), layer=layer,
-        pass_=str(get(sw, "pass")), data=str(get(sw, "data")), repeats=str(get(sw, "repeats")),
-        mpi=mpi, host=host, slots=str(get(manifest, "mpi", "slots")),
-    )
+    launches = get(sw, "launches", default="")
+    if launches != "" and get(sw, "target_ci", default=None) is not None:
+        launches = f"{launches} or more"        # --target-ci: each row says how many it got
+    return SweepContext(**{k: visible(v) for k, v in dict(
+        name=name, mode=mode, workload=get(wl, "name"), layer=layer, pass_=get(sw, "pass"),
+        data=get(sw, "data"), repeats=get(sw, "repeats"), launches=launches, mpi=mpi, host=host,
+        slots=get(manifest, "mpi", "slots")).items()})

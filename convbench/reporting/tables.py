@@ -6,9 +6,13 @@ one compare.compare computed. Three formats:
 - markdown: the original report's table, for people. Fixed precision, documented under the
   table: times in seconds with 4 significant digits, memory in MB with 1 decimal, speedup
   and the Karp-Flatt serial fraction with 3 decimals, efficiency in percent with 1 decimal,
-  ratios with 3 decimals; '-' where there is no value.
+  ratios with 3 decimals; '-' where there is no value. Time, speedup and efficiency carry
+  their 95% interval, or why there is none (cells.py); the status its noise flags.
 - csv: the same columns with the full-precision values of summary.csv, for programs.
 - json: {"sweep": {...}, "points": [...]} (or {"a", "b", "points", "warnings"}), NaN as null.
+
+No cell carries a raw control character from a host, workload or failure reason: Markdown
+shows it escaped (cells.visible), CSV keeps it in a correctly quoted field, JSON escapes it.
 """
 from __future__ import annotations
 
@@ -19,6 +23,11 @@ import math
 from dataclasses import asdict
 
 from convbench.reporting import stats as analysis
+from convbench.reporting.cells import (csv_lines, csv_text as _csv, fmt_fixed,  # noqa: F401
+                                       fmt_mb, fmt_percent, fmt_range, fmt_time,
+                                       json_text as _json, launches_x_repeats, md_cell as _cell,
+                                       md_table as _md_table, missing as _nan, plain as _plain,
+                                       status_text, visible, with_interval)
 from convbench.core.errors import UsageError
 from convbench.results import records
 from convbench.results.store import SUMMARY, Sweep, require
@@ -30,14 +39,17 @@ FORMATS = ("markdown", "csv", "json")
 REPORT_HEADER = (
     "# Processes", "Execution Time (max)", "Min-Max (s)", "Memory Usage per Rank (MB)",
     "Total Memory Usage (MB)", "Output Shape", "Speedup", "Efficiency",
-    "Serial Fraction (Karp-Flatt)", "Compute (s)", "Communication (s)", "Verified", "Status",
+    "Serial Fraction (Karp-Flatt)", "Compute (s)", "Communication (s)", "Launches x Repeats",
+    "Verified", "Status",
 )
 #: the report's CSV/JSON fields (names of summary.csv)
 REPORT_FIELDS = records.pick(
     records.PointRow,
-    "procs", "time_s", "time_min_s", "time_max_s", "mem_per_rank_mb", "mem_total_mb",
-    "output_shape", "speedup", "efficiency", "karp_flatt", "compute_s", "comm_s",
-    "verified", "oversubscribed", "status", "reason", *records.STAGES, "wall_s",
+    "procs", "launches", "repeats", "time_s", "time_min_s", "time_max_s", "time_lo_s",
+    "time_hi_s", "mem_per_rank_mb", "mem_total_mb", "output_shape", "speedup", "speedup_lo",
+    "speedup_hi", "efficiency", "efficiency_lo", "efficiency_hi", "ci_note", "cv", "karp_flatt",
+    "compute_s", "comm_s", "verified", "oversubscribed", "status", "flags", "stopped", "reason",
+    *records.STAGES, "wall_s",
 )
 #: the Markdown table of where each point's wall time went
 STAGES_HEADER = ("# Processes", "Wall (s)", "Launch", "Data", "Warm-up", "Repeats", "Verify",
@@ -57,11 +69,20 @@ COMPARE_FIELDS = ("procs", "a_time_s", "a_launches", "a_repeats", "a_status", "b
                   "p_value", "verdict", "note")
 
 PRECISION_NOTE = (
-    "Execution Time (max): the median over the repeats of the slowest rank's time, in seconds "
-    "(summary.csv time_s); Min-Max: the fastest and slowest repeat. Times have 4 significant "
-    "digits, memory (peak RSS, MB) 1 decimal, speedup and serial fraction 3 decimals, "
-    "efficiency 1 decimal in percent. Compute and Communication: medians over the repeats of "
-    f"the maximum over ranks of the compute time and of the {phases.comm_text()} time.")
+    "Execution Time (max): the median over every timed repeat of every launch of the slowest "
+    "rank's time, in seconds (summary.csv time_s), and in brackets its 95% confidence interval "
+    "(time_lo_s, time_hi_s: a bootstrap over the launches and their repeats); Min-Max: the "
+    "fastest and the slowest repeat. Speedup and Efficiency carry their 95% intervals likewise "
+    "(each launch paired with the base point's launch of the same round). Where a point has too "
+    "few samples for an interval, the cell says so in parentheses instead (in full below). "
+    "Launches x Repeats: the launches the figures pool and the timed repeats of each. Times "
+    "have 4 significant digits, memory (peak RSS, MB) 1 decimal, speedup and serial fraction "
+    "3 decimals, efficiency 1 decimal in percent, the intervals' ends as their figure. Compute "
+    "and Communication: medians over the repeats of the maximum over ranks of the compute time "
+    f"and of the {phases.comm_text()} time.")
+STATUS_NOTE = (
+    "Status: the point's noise flags follow its status (never a reason to drop a point), then "
+    "why its launches stopped where that was not the planned number.")
 
 
 def check_format(fmt: str) -> str:
@@ -70,84 +91,13 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-# ---- cell formatting --------------------------------------------------------------------------
-def _nan(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def fmt_time(v) -> str:
-    return "-" if _nan(v) else f"{v:.4g}"
-
-
-def fmt_mb(v) -> str:
-    return "-" if _nan(v) else f"{v:.1f}"
-
-
-def fmt_fixed(v, digits: int = 3) -> str:
-    return "-" if _nan(v) else f"{v:.{digits}f}"
-
-
-def fmt_percent(v) -> str:
-    return "-" if _nan(v) else f"{100 * v:.1f}%"
-
-
-def fmt_range(lo, hi, fmt=fmt_time) -> str:
-    return "-" if _nan(lo) or _nan(hi) else f"[{fmt(lo)}, {fmt(hi)}]"
-
-
+# ---- cell formatting (the generic cells: cells.py) ---------------------------------------
 def fmt_ranks(mem: list[float]) -> str:
     if not mem:
         return "-"
     if len(mem) <= MAX_RANKS_LISTED:
         return ", ".join(fmt_mb(m) for m in mem)
     return f"rank 0: {fmt_mb(mem[0])}; ranks 1-{len(mem) - 1}: {fmt_mb(min(mem[1:]))}-{fmt_mb(max(mem[1:]))}"
-
-
-def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|") or "-"
-
-
-def _md_table(header, aligns, rows) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join({"r": "---:", "l": ":---", "c": ":---:"}[a] for a in aligns) + "|"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines
-
-
-def _plain(v):
-    """A value for CSV/JSON: NaN -> None, lists space-joined for CSV by the caller."""
-    if _nan(v):
-        return None
-    return v
-
-
-def _csv(fields, records) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(fields)
-    for rec in records:
-        row = []
-        for f in fields:
-            v = rec.get(f)
-            if isinstance(v, bool):
-                v = "true" if v else "false"
-            elif isinstance(v, (list, tuple)):
-                v = " ".join(repr(x) for x in v)
-            elif isinstance(v, float):
-                v = "" if math.isnan(v) else repr(v)
-            row.append("" if v is None else v)
-        w.writerow(row)
-    return buf.getvalue()
-
-
-def _json(obj) -> str:
-    def clean(v):
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return _plain(v)
-    return json.dumps(clean(obj), indent=2) + "\n"
 
 
 def _context_dict(ctx: analysis.SweepContext) -> dict:
@@ -157,34 +107,41 @@ def _context_dict(ctx: analysis.SweepContext) -> dict:
 
 
 # ---- the report of one sweep ------------------------------------------------------------------
-def _status(r: dict) -> str:
-    s = r["status"] or "-"
-    if r["oversubscribed"]:
-        s += ", oversubscribed"
-    if r["reason"]:
-        s += f": {r['reason']}"
-    return s
-
-
 def report_rows(sweep: Sweep) -> list[dict]:
     require(sweep, SUMMARY, REPORT_FIELDS)
     return analysis.points(sweep.summary)
 
 
+def _report_line(r: dict) -> tuple:
+    return (str(r["procs"]), with_interval(r, "time_s"),
+            fmt_range(r["time_min_s"], r["time_max_s"]), fmt_ranks(r["mem_per_rank_mb"]),
+            fmt_mb(r["mem_total_mb"]), r["output_shape"] or "-",
+            with_interval(r, "speedup", fmt_fixed), with_interval(r, "efficiency", fmt_percent),
+            fmt_fixed(r["karp_flatt"]), fmt_time(r["compute_s"]), fmt_time(r["comm_s"]),
+            launches_x_repeats(r), "yes" if r["verified"] else "no", status_text(r))
+
+
+def interval_notes(rows: list[dict]) -> list[str]:
+    """'P = 1, 2: too few samples: 1 launch' per reason, for the points with a figure that
+    has no interval."""
+    by_note: dict[str, list[str]] = {}
+    for r in rows:
+        lacking = [v for v in analysis.INTERVAL_COLUMNS
+                   if not _nan(r.get(v)) and _nan(analysis.interval(r, v)[0])]
+        if lacking:
+            by_note.setdefault(visible(analysis.interval_note(r)), []).append(str(r["procs"]))
+    return [f"P = {', '.join(ps)}: {note}" for note, ps in by_note.items()]
+
+
 def report_markdown(sweep: Sweep) -> str:
     ctx = analysis.sweep_context(sweep.manifest, sweep.path.name)
     rows = report_rows(sweep)
-    body = [
-        (str(r["procs"]), fmt_time(r["time_s"]), fmt_range(r["time_min_s"], r["time_max_s"]),
-         fmt_ranks(r["mem_per_rank_mb"]), fmt_mb(r["mem_total_mb"]), r["output_shape"] or "-",
-         fmt_fixed(r["speedup"]), fmt_percent(r["efficiency"]), fmt_fixed(r["karp_flatt"]),
-         fmt_time(r["compute_s"]), fmt_time(r["comm_s"]), "yes" if r["verified"] else "no",
-         _status(r))
-        for r in rows
-    ]
     lines = [f"### {ctx.title}", "", ctx.caption, ""]
-    lines += _md_table(REPORT_HEADER, "rrrlrlrrrrrcl", body)
-    lines += ["", PRECISION_NOTE]
+    lines += _md_table(REPORT_HEADER, "rrrlrlrrrrrrcl", [_report_line(r) for r in rows])
+    lines += ["", PRECISION_NOTE, "", STATUS_NOTE]
+    notes = interval_notes(rows)
+    if notes:
+        lines += ["", "No interval (too few samples):", ""] + [f"- {n}" for n in notes]
     timed = [r for r in rows if not _nan(r["wall_s"])]
     if timed:           # sweeps written before the stages were recorded have none
         lines += ["", "Where each point's wall time went (s):", ""]
@@ -232,9 +189,7 @@ def render_many(rendered: list[tuple[str, str]], fmt: str) -> str:
     for i, (name, text) in enumerate(rendered):
         rows = list(csv.reader(io.StringIO(text)))
         out += ([["sweep", *rows[0]]] if i == 0 else []) + [[name, *r] for r in rows[1:]]
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(out)
-    return buf.getvalue()
+    return csv_lines(out)
 
 
 # ---- the comparison of two sweeps -------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The progress lines of a sweep: one line per point of where its wall time went."""
+"""The terminal output of a sweep: the progress lines (a point's figures with their intervals,
+where its wall time went) and the final table (intervals, launches x repeats, flags, stops)."""
 from __future__ import annotations
 
 import io
@@ -8,6 +9,8 @@ from rich.console import Console
 
 from convbench.engine import live
 from convbench.results import records
+
+nan = math.nan
 
 
 def row(**k) -> dict:
@@ -40,7 +43,7 @@ def test_each_finished_launch_prints_its_time_the_point_so_far_and_its_stage_lin
     progress.launch_finished(Slot(2, 3, 3, 9), row(status="failed", reason="boom", wall_s=2.0),
                              row(status="failed"))
     text = out.getvalue()
-    assert ("P=2 launch 2 (round 2): 0.5200 s; point 0.5000 [0.4500-0.5500] s, speedup "
+    assert ("P=2 launch 2 (round 2): 0.5200 s; point 0.5000 s [0.4500-0.5500], speedup "
             "1.50 [1.40-1.60], 3 launch(es)") in text
     assert "P=2 launch 3 (round 3): failed: boom" in text
     assert text.count("wall ") == 2 and "launch 0.40 + data 1.00" in text
@@ -48,5 +51,67 @@ def test_each_finished_launch_prints_its_time_the_point_so_far_and_its_stage_lin
 
 def test_a_point_without_an_interval_says_so_instead_of_a_number():
     text = live.point_text(row(launches=2, ci_note="too few samples: 2 launches, 3 needed"))
-    assert text.startswith("0.5000 s (no interval yet), speedup 1.50 (no interval yet)")
+    assert text.startswith("0.5000 s, speedup 1.50 (no interval yet), 2 launch(es)")
     assert live.point_text(row(flags="cv 14%")).endswith("; cv 14%")
+
+
+def table_text(rows, title="") -> str:
+    out = io.StringIO()
+    Console(file=out, width=250).print(live.summary_table(rows, title))
+    return out.getvalue()
+
+
+def point_row(**k) -> dict:
+    base = {"procs": 2, "batch": 16, "status": "ok", "verified": True, "repeats": 3,
+            "launches": 5, "time_s": 0.1976, "time_lo_s": 0.195, "time_hi_s": 0.201,
+            "speedup": 1.9, "speedup_lo": 1.85, "speedup_hi": 1.96, "efficiency": 0.95,
+            "efficiency_lo": 0.925, "efficiency_hi": 0.98, "ci_note": "", "flags": "",
+            "stopped": "launches", "mem_per_rank_mb": [70.0, 60.0], "mem_total_mb": 130.0,
+            "output_shape": "16x3x24x21", "reason": ""}
+    return {**base, **k}
+
+
+def test_the_table_shows_intervals_launches_flags_and_stops():
+    text = table_text([
+        point_row(procs=1, speedup=1.0, speedup_lo=1.0, speedup_hi=1.0, efficiency=1.0,
+                  efficiency_lo=1.0, efficiency_hi=1.0),
+        point_row(flags="cv 14%", stopped="budget"),
+        point_row(procs=4, launches=2, time_lo_s=nan, time_hi_s=nan, speedup=3.0,
+                  speedup_lo=nan, speedup_hi=nan, efficiency=0.75, efficiency_lo=nan,
+                  efficiency_hi=nan, ci_note="too few samples: 2 launches, 3 needed",
+                  stopped="max-launches")])
+    assert "0.1976 [0.1950-0.2010]" in text and "1.90 [1.85-1.96]" in text
+    assert "95% [92%-98%]" in text and "5 x 3" in text and "2 x 3" in text
+    assert "0.1976 (too few samples)" in text and "3.00 (too few samples)" in text
+    assert "75% (too few samples)" in text
+    assert "ok; cv 14%; stopped: --budget spent" in text
+    assert "stopped: --max-launches reached" in text and "time s [95% CI]" in text
+    assert "stopped: launches" not in text and "min-max" not in text
+
+
+def test_an_old_sweeps_rows_show_one_launch_and_no_interval():
+    old = {k: v for k, v in point_row().items()
+           if k not in ("launches", "time_lo_s", "time_hi_s", "speedup_lo", "speedup_hi",
+                        "efficiency_lo", "efficiency_hi", "ci_note", "flags", "stopped")}
+    text = table_text([old, point_row(procs=8, status="failed", time_s=nan, speedup=nan,
+                                      efficiency=nan, launches=0, reason="boom (log: x)")])
+    assert "0.1976 (too few samples)" in text and "1 x 3" in text
+    assert "failed: boom" in text and "(log:" not in text
+
+
+def test_names_and_reasons_reach_the_terminal_escaped():
+    text = table_text([point_row(status="failed", time_s=nan, reason="x\x1b[2J\ny",
+                                 output_shape="a\x1bb")], title="w\x1b]0;t\x07")
+    assert "\x1b" not in text and "\x07" not in text
+    assert "x\\x1b[2J\\ny" in text and "a\\x1bb" in text and "w\\x1b]0;t\\x07" in text
+    out = io.StringIO()
+    progress = live.LiveProgress(Console(file=out, width=200))
+    progress.task = progress.progress.add_task("x", total=2)
+    from convbench.engine.schedule import Slot
+    progress.launch_finished(Slot(2, 0, 0, 0), row(status="failed", reason="z\x1b[31m"), row())
+    progress.launch_finished(Slot(2, 4, 4, 9), point_row(wall_s=nan),
+                             point_row(flags="cv 14%\x1b[1m", stopped="budget", wall_s=nan))
+    text = out.getvalue()
+    assert "\x1b" not in text and "z\\x1b[31m" in text
+    assert "P=2 launch 4 (round 4): 0.1976 s; point 0.1976 s [0.1950-0.2010], speedup 1.90 " \
+        "[1.85-1.96], 5 launch(es); cv 14%\\x1b[1m" in text

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_clean_error, invoke, run_cli
-from handmade import build, point, real_sweep
+from handmade import build, launched, old_sweep, point, real_sweep
 from convbench.reporting import stats
 from convbench.reporting import figures as plots
 from convbench.results import store
@@ -88,7 +88,10 @@ def test_strong_figures_have_labels_ideal_lines_and_say_failed_and_oversubscribe
         assert "strong scaling: tiny" in fig.get_suptitle()
         assert "MPICH Version: 4.2.0 on node1" in text            # the caption
         assert "oversubscribed (P > 2 slots" in text and "failed point" in text
-        assert "ideal" in text and "min-max" in text
+        assert "ideal" in text and "min-max" not in text
+        # no point of this hand-made (one launch) sweep has an interval: no bar, and it says so
+        assert "No error bars: no interval (too few launches), 1 launch x 3 repeats" in text
+        assert "no bar: no interval (too few launches)" in text
         for ax in fig.axes:
             assert ax.get_xlabel() == "MPI processes P" and ax.get_ylabel()
     t = plots.time_figure([sweep]).axes[0]
@@ -100,15 +103,53 @@ def test_strong_figures_have_labels_ideal_lines_and_say_failed_and_oversubscribe
     assert line(e, "ideal (100 %)").get_ydata() == pytest.approx([1, 1, 1, 1])
 
 
-def test_speedup_bars_are_the_min_max_of_the_repeats(strong_dir):
-    sweep = store.load(strong_dir)
-    ax = plots.speedup_figure([sweep]).axes[0]
-    rows = {r["procs"]: r for r in stats.points(sweep.summary)}
-    # the error bar of P = 2: S(2) * T / T_max .. S(2) * T / T_min = 4.0 / 2.5 .. 4.0 / 2.1
+def bars(ax) -> dict[int, tuple[float, float]]:
+    """The error bars of a panel: P -> (lower end, upper end)."""
     segs = [seg for coll in ax.collections for seg in coll.get_segments()]
-    bars = {round(seg[0][0]): (min(seg[0][1], seg[1][1]), max(seg[0][1], seg[1][1])) for seg in segs}
-    assert bars[2] == pytest.approx((4.0 / 2.5, 4.0 / 2.1))
+    return {round(seg[0][0]): (min(seg[0][1], seg[1][1]), max(seg[0][1], seg[1][1])) for seg in segs}
+
+
+@pytest.fixture(scope="module")
+def ci_dir(tmp_path_factory):
+    """P = 1, 2 with asymmetric 95% intervals (5 and 8 launches), 4 without (too few)."""
+    d = tmp_path_factory.mktemp("ci")
+    return build(d / "ci", [
+        launched(point(1, [4.0, 4.4, 3.8]), time_lo_s=3.9, time_hi_s=4.3, speedup_lo=1.0,
+                 speedup_hi=1.0, efficiency_lo=1.0, efficiency_hi=1.0),
+        launched(point(2, [2.2, 2.5, 2.1]), launches=8, time_lo_s=2.15, time_hi_s=2.4,
+                 speedup_lo=1.6, speedup_hi=1.9, efficiency_lo=0.8, efficiency_hi=0.95),
+        launched(point(4, [1.5, 1.9, 1.4]), launches=2, ci_note="too few samples: 2 launches")])
+
+
+def test_error_bars_are_the_95_percent_intervals_asymmetric(ci_dir):
+    sweep = store.load(ci_dir)
+    rows = {r["procs"]: r for r in stats.points(sweep.summary)}
     assert rows[2]["speedup"] == pytest.approx(4.0 / 2.2)
+    for make, value, expect in (
+            (plots.time_figure, "time_s", (2.15, 2.4)),
+            (plots.speedup_figure, "speedup", (1.6, 1.9)),
+            (plots.efficiency_figure, "efficiency", (0.8, 0.95))):
+        fig = make([sweep])
+        got = bars(fig.axes[0])
+        assert got[2] == pytest.approx(expect)                       # not symmetric about the value
+        assert 4 not in got                                          # no interval: no bar
+        text = all_text(fig)
+        assert "Error bars: 95% confidence interval, 2-8 launches x 3 repeats" in text
+        assert "a point without a bar: no interval (too few launches)" in text
+        assert "bars: 95% confidence interval" in text and "no bar: no interval" in text
+    fig = plots.scaling_figure([sweep])
+    assert [bars(ax)[2] for ax in fig.axes] == [pytest.approx((1.6, 1.9)), pytest.approx((0.8, 0.95))]
+
+
+def test_every_point_with_an_interval_says_the_launches_once(tmp_path):
+    d = build(tmp_path / "same", [
+        launched(point(p, [t, t]), time_lo_s=0.9 * t, time_hi_s=1.1 * t, speedup_lo=0.9 * 4 / t,
+                 speedup_hi=1.1 * 4 / t, efficiency_lo=0.9 * 4 / t / p,
+                 efficiency_hi=1.1 * 4 / t / p) for p, t in ((1, 4.0), (2, 2.0))])
+    fig = plots.scaling_figure([store.load(d)])
+    text = all_text(fig)
+    assert "Error bars: 95% confidence interval, 5 launches x 2 repeats." in text
+    assert "no interval" not in text and "measured (median, bars: 95% confidence interval)" in text
 
 
 def test_weak_figures_have_a_flat_ideal_and_no_speedup(tmp_path):
@@ -212,3 +253,15 @@ def test_directories_that_are_not_sweeps(tmp_path):
     with pytest.raises(UsageError, match="--dpi"):
         plots.plot(good, tmp_path / "x", dpi=0)
     assert_clean_error(invoke("plot", str(tmp_path / "only-partial")), 2, "no readable sweep")
+
+
+def test_an_old_sweep_draws_without_bars_and_says_why(tmp_path):
+    sweep = store.load(old_sweep(tmp_path / "old"))
+    for name, make in plots.figures_of(sweep):
+        fig = make()
+        fig.canvas.draw()
+        if name in ("time", "speedup", "efficiency", "scaling"):
+            assert all(bars(ax) == {} for ax in fig.axes)
+            text = all_text(fig)
+            assert "No error bars: no interval (too few launches), 1 launch x 3 repeats" in text
+            assert "measured (median)" in text and "no bar: no interval (too few launches)" in text

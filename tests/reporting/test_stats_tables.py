@@ -11,18 +11,33 @@ from convbench.reporting import stats
 nan = math.nan
 
 
-def test_speedup_and_efficiency_bars_from_the_min_max_times():
-    # strong, P0 = 1, T0 = 8; P = 4 ran 2.0 s (median), 1.6 .. 2.5 s over repeats
-    s = stats.speedup("strong", 1, 8.0, 4, 2.0)
-    lo, hi = stats.scaling_range(s, 2.0, 1.6, 2.5)
-    assert (lo, hi) == pytest.approx((8.0 / 2.5, 8.0 / 1.6))      # P0 T0 / t_max, P0 T0 / t_min
-    e = stats.efficiency("strong", 1, 8.0, 4, 2.0)
-    assert stats.scaling_range(e, 2.0, 1.6, 2.5) == pytest.approx((8.0 / 2.5 / 4, 8.0 / 1.6 / 4))
-    # weak efficiency T0 / T
-    e = stats.efficiency("weak", 1, 3.0, 4, 4.0)
-    assert stats.scaling_range(e, 4.0, 3.5, 5.0) == pytest.approx((3.0 / 5.0, 3.0 / 3.5))
-    assert all(math.isnan(x) for x in stats.scaling_range(nan, 2.0, 1.6, 2.5))
-    assert all(math.isnan(x) for x in stats.scaling_range(2.0, 2.0, nan, 2.5))
+def test_a_rows_interval_is_its_two_columns_or_none():
+    r = {"time_s": 2.0, "time_lo_s": 1.9, "time_hi_s": 2.3, "speedup": 1.8, "speedup_lo": nan,
+         "speedup_hi": 1.9, "efficiency": nan, "efficiency_lo": 0.8, "efficiency_hi": 0.9}
+    assert stats.interval(r, "time_s") == (1.9, 2.3)
+    assert all(math.isnan(x) for x in stats.interval(r, "speedup"))       # one end missing
+    assert all(math.isnan(x) for x in stats.interval(r, "efficiency"))    # no value
+    assert all(math.isnan(x) for x in stats.interval({"time_s": 1.0}, "time_s"))   # old sweep
+    assert set(stats.INTERVAL_COLUMNS) == {"time_s", "speedup", "efficiency"}
+
+
+def test_launches_and_the_reason_for_no_interval():
+    assert stats.launches({"launches": 5, "time_s": 1.0}) == 5
+    assert stats.launches({"launches": nan, "time_s": 1.0}) == 1          # schema 1-2: one
+    assert stats.launches({"time_s": nan}) == 0                            # failed
+    assert stats.interval_note({"ci_note": "too few samples: 2 launches, 3 needed",
+                                "launches": 2}) == "too few samples: 2 launches, 3 needed"
+    assert stats.interval_note({"ci_note": nan, "time_s": 1.0}) == "too few samples: 1 launch"
+    assert stats.interval_note({"ci_note": "", "launches": 6, "time_s": 1.0}) == "no interval recorded"
+
+
+def test_samples_text_says_launches_x_repeats_and_their_span():
+    row = {"time_s": 1.0, "repeats": 3}
+    assert stats.samples_text([{**row, "launches": 5}, {**row, "launches": 5}]) == "5 launches x 3 repeats"
+    assert stats.samples_text([{**row, "launches": 3}, {**row, "launches": 8, "repeats": 2},
+                               {"time_s": nan, "launches": 0, "repeats": 3}]) == "3-8 launches x 2-3 repeats"
+    assert stats.samples_text([{"time_s": 1.0, "repeats": 1}]) == "1 launch x 1 repeat"
+    assert stats.samples_text([{"time_s": nan}]) == ""
 
 
 def ranks_table(spec) -> pd.DataFrame:
@@ -109,3 +124,16 @@ def test_sweep_context_names_workload_mpi_and_host_and_tolerates_gaps():
     bare = stats.sweep_context({})
     assert bare.mode == "?" and bare.workload == "?" and "?" in bare.caption
     assert stats.sweep_context({"sweep": {"mode": "run"}}).title.startswith("one point")
+    assert "3 repeats" in c.caption and "launches" not in c.caption        # before launches
+    m["sweep"].update(launches=5)
+    assert "local data, 5 launches x 3 repeats; sweep-1" in stats.sweep_context(m, "sweep-1").caption
+    m["sweep"].update(target_ci=5.0)
+    assert "5 or more launches x 3 repeats" in stats.sweep_context(m).caption
+
+
+def test_sweep_context_escapes_control_characters_in_names():
+    m = {"workload": {"name": "w\x1b[31m"}, "sweep": {"mode": "strong\n"},
+         "environment": {"hostname": "h\r\u202eost"}}
+    c = stats.sweep_context(m, "dir\x07")
+    assert c.workload == "w\\x1b[31m" and c.mode == "strong\\n" and c.name == "dir\\x07"
+    assert "h\\r\\u202eost" in c.host and c.caption.isprintable() and c.title.isprintable()

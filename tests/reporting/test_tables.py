@@ -5,11 +5,12 @@ import csv
 import io
 import json
 import math
+import re
 
 import pytest
 
 from conftest import assert_clean_error, invoke, read_csv, run_cli
-from handmade import build, point, real_sweep
+from handmade import build, launched, old_sweep, point, real_sweep
 from convbench.results import store
 from convbench.reporting import tables
 
@@ -31,7 +32,16 @@ def parse_markdown_table(text: str, which: int = 0) -> list[dict]:
 
 
 def num(cell: str) -> float:
-    return math.nan if cell == "-" else float(cell.rstrip("%"))
+    return math.nan if cell == "-" else float(cell.split()[0].rstrip("%"))
+
+
+def figure(cell: str) -> tuple[str, str, str, str]:
+    """A cell of a figure with its interval, '1.818 [1.700-1.900]' -> ('1.818', '1.700',
+    '1.900', ''), or with the reason it has none, '0.5 (too few samples)' -> ('0.5', '', '',
+    'too few samples')."""
+    m = re.fullmatch(r"(\S+)(?: \[(\S+)-(\S+)\]| \((.+)\))?", cell)
+    assert m, cell
+    return m[1], m[2] or "", m[3] or "", m[4] or ""
 
 
 def close(cell: str, value: str, rel: float = 0, abs_: float = 0) -> bool:
@@ -54,7 +64,12 @@ def test_markdown_table_parses_back_to_summary_csv():
     for md, s in zip(rows, summary):
         assert md["# Processes"] == s["procs"]
         # documented precision: times 4 significant digits, MB 1 decimal, 3 decimals, % 1 decimal
-        assert close(md["Execution Time (max)"], s["time_s"], rel=5e-4)
+        value, lo, hi, note = figure(md["Execution Time (max)"])
+        assert close(value, s["time_s"], rel=5e-4)
+        if s["time_lo_s"]:
+            assert close(lo, s["time_lo_s"], rel=5e-4) and close(hi, s["time_hi_s"], rel=5e-4)
+        else:
+            assert note and not lo                            # never a made-up number
         lo, hi = md["Min-Max (s)"].strip("[]").split(", ")
         assert close(lo, s["time_min_s"], rel=5e-4) and close(hi, s["time_max_s"], rel=5e-4)
         assert close(md["Total Memory Usage (MB)"], s["mem_total_mb"], abs_=0.05)
@@ -95,7 +110,7 @@ def test_failed_oversubscribed_and_weak_points(tmp_path):
                                      reason="rank 3 exited | code 9", batch=128)], mode="weak")
     text = tables.render_report(store.load(d), "markdown")
     rows = {r["# Processes"]: r for r in parse_markdown_table(text)}
-    assert rows["2"]["Efficiency"] == f"{100 * 1.0 / 1.25:.1f}%"
+    assert rows["2"]["Efficiency"] == f"{100 * 1.0 / 1.25:.1f}% (too few samples)"
     assert rows["4"]["Status"] == "ok, oversubscribed" and "oversubscribed" in text.lower()
     assert rows["8"]["Execution Time (max)"] == "-" and rows["8"]["Verified"] == "no"
     assert rows["8"]["Status"] == "failed: rank 3 exited \\| code 9"   # a pipe cannot break the row
@@ -107,7 +122,7 @@ def test_single_point_run_sweep(tmp_path):
     d = build(tmp_path / "r", [point(2, [0.5])], mode="run")
     text = tables.render_report(store.load(d), "markdown")
     (row,) = parse_markdown_table(text)
-    assert row["Speedup"] == "-" and row["Execution Time (max)"] == "0.5"
+    assert row["Speedup"] == "-" and row["Execution Time (max)"] == "0.5 (too few samples)"
     assert text.startswith("### one point: tiny")
 
 
@@ -146,7 +161,8 @@ def broken_dirs(tmp_path):
     garbled = tmp_path / "garbled"
     write(garbled / "manifest.json", (good / "manifest.json").read_text())
     write(garbled / "summary.csv", summary)
-    write(garbled / "ranks.csv", ranks.replace("\n1,0,0,node1", "\nx,0,0,node1", 1))
+    lines = ranks.splitlines(keepends=True)
+    write(garbled / "ranks.csv", "".join([lines[0], "x" + lines[1][1:], *lines[2:]]))
     cases["garbled procs"] = (garbled, "not all integers")
     header_only = tmp_path / "header-only"
     write(header_only / "manifest.json", (good / "manifest.json").read_text())
@@ -198,8 +214,8 @@ def test_report_and_model_read_every_sweep_of_a_directory_oldest_first(tmp_path)
         proc = invoke(*args, cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         first, second = proc.stdout.split("### ")[1:]
-        assert parse_markdown_table(first)[0]["Execution Time (max)"] == "1"
-        assert parse_markdown_table(second)[0]["Execution Time (max)"] == "2"
+        assert parse_markdown_table(first)[0]["Execution Time (max)"] == "1 (too few samples)"
+        assert parse_markdown_table(second)[0]["Execution Time (max)"] == "2 (too few samples)"
     rows = list(csv.DictReader(io.StringIO(invoke("report", str(parent), "-f", "csv").stdout)))
     assert [(r["sweep"][:8], r["procs"]) for r in rows] == [
         ("20260101", "1"), ("20260101", "2"), ("20260102", "1"), ("20260102", "2")]
@@ -223,3 +239,106 @@ def test_the_stage_table_shows_where_each_points_wall_time_went(tmp_path):
     # a sweep written before the stages were recorded has no such table
     old = build(tmp_path / "old", [point(1, [1.0])])
     assert "wall time went" not in tables.render_report(store.load(old))
+
+
+# ---- intervals, notes, flags and stops (issue 13); old sweeps; names from outside -------------
+def interval_sweep(tmp_path):
+    """P = 1, 2 with 95% intervals (2 flagged, stopped at --max-launches), 4 with too few
+    launches for one (stopped: budget), 8 failed."""
+    return build(tmp_path / "ci", [
+        launched(point(1, [4.0, 4.4, 3.8]), time_lo_s=3.9, time_hi_s=4.2, speedup_lo=1.0,
+                 speedup_hi=1.0, efficiency_lo=1.0, efficiency_hi=1.0, stopped="launches"),
+        launched(point(2, [2.2, 2.5, 2.1]), launches=8, time_lo_s=2.15, time_hi_s=2.3,
+                 speedup_lo=1.7, speedup_hi=1.9, efficiency_lo=0.85, efficiency_hi=0.95, cv=0.14,
+                 flags="cv 14%; first repeat slow", stopped="max-launches"),
+        launched(point(4, [1.5, 1.9, 1.4]), launches=2, stopped="budget",
+                 ci_note="too few samples: 2 launches, 3 needed"),
+        point(8, [], status="failed", verified=False, reason="timed out")])
+
+
+def test_the_report_shows_intervals_notes_flags_and_stops(tmp_path):
+    text = tables.render_report(store.load(interval_sweep(tmp_path)))
+    rows = {r["# Processes"]: r for r in parse_markdown_table(text)}
+    assert list(rows["1"])[:5] == list(tables.REPORT_HEADER[:5])      # the original's columns
+    assert rows["1"]["Execution Time (max)"] == "4 [3.9-4.2]"
+    assert rows["1"]["Min-Max (s)"] == "[3.8, 4.4]"                   # the repeats' spread, kept
+    assert rows["2"]["Execution Time (max)"] == "2.2 [2.15-2.3]"
+    assert rows["2"]["Speedup"] == "1.818 [1.700-1.900]"
+    assert rows["2"]["Efficiency"] == "90.9% [85.0%-95.0%]"
+    assert rows["1"]["Launches x Repeats"] == "5 x 3" and rows["2"]["Launches x Repeats"] == "8 x 3"
+    # no interval: the cell says why, never a made-up number
+    assert rows["4"]["Execution Time (max)"] == "1.5 (too few samples)"
+    assert rows["4"]["Speedup"] == "2.667 (too few samples)"
+    assert "- P = 4: too few samples: 2 launches, 3 needed" in text.splitlines()
+    # the flags and the stop reason in the status; the planned launches say nothing
+    assert rows["1"]["Status"] == "ok"
+    assert rows["2"]["Status"] == ("ok; cv 14%; first repeat slow; stopped: --max-launches "
+                                   "reached before --target-ci")
+    assert rows["4"]["Status"] == "ok; stopped: --budget spent"
+    assert rows["8"]["Execution Time (max)"] == "-" and rows["8"]["Launches x Repeats"] == "-"
+    assert rows["8"]["Status"] == "failed: timed out"
+    assert "95% confidence interval" in text and "Launches x Repeats:" in text
+
+
+def test_csv_and_json_carry_the_interval_columns_exactly(tmp_path):
+    sweep = store.load(interval_sweep(tmp_path))
+    got = {r["procs"]: r for r in csv.DictReader(io.StringIO(tables.render_report(sweep, "csv")))}
+    assert got["2"]["speedup_lo"] == "1.7" and got["2"]["efficiency_hi"] == "0.95"
+    assert got["2"]["launches"] == "8" and got["2"]["cv"] == "0.14"
+    assert got["2"]["flags"] == "cv 14%; first repeat slow" and got["2"]["stopped"] == "max-launches"
+    assert got["4"]["time_lo_s"] == "" and got["4"]["ci_note"] == "too few samples: 2 launches, 3 needed"
+    doc = {p["procs"]: p for p in json.loads(tables.render_report(sweep, "json"))["points"]}
+    assert doc[2]["time_hi_s"] == 2.3 and doc[4]["speedup_lo"] is None and doc[4]["launches"] == 2
+
+
+def test_an_old_sweep_renders_as_before_with_one_launch_and_no_interval(tmp_path):
+    sweep = store.load(old_sweep(tmp_path / "old"))
+    text = tables.render_report(sweep)
+    rows = parse_markdown_table(text)
+    assert [r["Execution Time (max)"] for r in rows] == ["1 (too few samples)", "0.6 (too few samples)"]
+    assert rows[1]["Speedup"] == "1.667 (too few samples)" and rows[1]["Min-Max (s)"] == "[0.55, 0.62]"
+    assert [r["Launches x Repeats"] for r in rows] == ["1 x 3", "1 x 3"]
+    assert [r["Status"] for r in rows] == ["ok", "ok"]
+    assert "- P = 1, 2: too few samples: 1 launch" in text.splitlines()
+    assert "3 repeats" in text and "launches x" not in text.splitlines()[2]   # the caption as before
+    got = list(csv.DictReader(io.StringIO(tables.render_report(sweep, "csv"))))
+    assert [g["launches"] for g in got] == ["", ""] and got[1]["time_s"] == "0.6"
+    assert json.loads(tables.render_report(sweep, "json"))["points"][0]["time_lo_s"] is None
+
+
+EVIL_HOST = "node\n| 9 | injected |\x1b[2J"
+EVIL_REASON = "rank 1: \x1b]0;owned\x07 died\r\n| x |"
+
+
+def test_names_and_reasons_cannot_break_the_markdown_or_reach_the_terminal(tmp_path):
+    d = build(tmp_path / "evil", [point(1, [1.0]), point(2, [], status="failed", verified=False,
+                                                         reason=EVIL_REASON)],
+              host=EVIL_HOST, workload="w\x1b[31m\nx", library="MPICH\x9b1m")
+    text = tables.render_report(store.load(d))
+    assert all(c.isprintable() or c == "\n" for c in text)
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text and "\x9b" not in text
+    lines = text.splitlines()
+    assert lines[0] == "### strong scaling: w\\x1b[31m\\nx (batch 16, 2->3 ch, 24x20, K 3x2, pad 1x1)"
+    assert "node\\n| 9 | injected |\\x1b[2J" in lines[2] and "MPICH\\x9b1m" in lines[2]
+    table = [ln for ln in lines if ln.startswith("|")]
+    assert len(table) == 4                                  # header, rule, two points
+    rows = parse_markdown_table(text)
+    assert rows[1]["Status"] == "failed: rank 1: \\x1b]0;owned\\x07 died\\r\\n\\| x \\|"
+    assert all(len(r) == len(tables.REPORT_HEADER) for r in rows)
+
+
+def test_csv_keeps_such_names_quoted_and_json_escapes_them(tmp_path):
+    parent = tmp_path / "results"
+    for name in ("a", "b\nc"):
+        build(parent / name, [point(1, [1.0]), point(2, [], status="failed", verified=False,
+                                                     reason=EVIL_REASON)])
+    sweep = store.load(parent / "a")
+    got = list(csv.DictReader(io.StringIO(tables.render_report(sweep, "csv"))))
+    assert got[1]["reason"] == EVIL_REASON and len(got) == 2          # the value, kept
+    assert json.loads(tables.render_report(sweep, "json"))["points"][1]["reason"] == EVIL_REASON
+    many = tables.render_many([(s.path.name, tables.render_report(s, "csv"))
+                               for s in map(store.load, (parent / "a", parent / "b\nc"))], "csv")
+    rows = list(csv.DictReader(io.StringIO(many)))                     # several sweeps: one table
+    assert [(r["sweep"], r["procs"]) for r in rows] == [("a", "1"), ("a", "2"), ("b\nc", "1"),
+                                                         ("b\nc", "2")]
+    assert rows[3]["reason"] == EVIL_REASON
