@@ -1,12 +1,13 @@
-"""Facts about the host this process runs on: CPU model, usable cores, available memory.
+"""Facts about the host this process runs on: CPU model, usable cores, available memory; and
+what makes it noisy: the CPU a process is on and may run on, the load, the frequency policy.
 
 One place for them: the manifest, the roofline cache, the launcher's slot count and the memory
-check all read these.
+check all read these; the ranks read current_cpu and affinity, the sweep load_average and
+cpu_frequency (engine/noise_probe.py).
 """
 from __future__ import annotations
 
 import os
-import platform
 
 
 def cpu_model() -> str:
@@ -18,6 +19,7 @@ def cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    import platform         # only here: the ranks import this module
     return platform.processor() or platform.machine() or "unknown"
 
 
