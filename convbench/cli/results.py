@@ -145,6 +145,8 @@ def collect(path: SweepPath) -> None:
         raise typer.Exit(75)
     if c.rows:
         out_console.print(report.summary_table(c.rows, c.title))
+        for line in report.flag_lines(c.rows):
+            out_console.print(f"  {line}", markup=False, highlight=False)
     out_console.print(escape(state + (f", exit {job.exit_code}" if job.exit_code else "")), highlight=False)
     out_console.print(escape(f"results: {c.path}"), highlight=False)
     if c.problem():

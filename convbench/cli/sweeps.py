@@ -33,6 +33,12 @@ def _finish(result, title: str) -> None:
         return
     from rich.markup import escape      # a workload's name or a path may hold [brackets]
     out_console.print(live.summary_table(result.rows, escape(title)))
+    flagged = live.flag_lines(result.rows)
+    if flagged:
+        out_console.print("noise flags (the figures are kept; see README 'How sure is a figure'):",
+                          markup=False, highlight=False)
+        for line in flagged:
+            out_console.print(f"  {line}", markup=False, highlight=False)
     out_console.print(f"results: {result.path}", markup=False)
     if result.interrupted:
         import signal

@@ -41,28 +41,33 @@ def _fmt(spec: str):
 
 def summary_table(rows: list[dict], title: str = "") -> Table:
     """Per P: time (median) with its 95% interval, speedup and efficiency with theirs (or why
-    there is none), launches x repeats, memory, shape, verified, status with the noise flags
-    and why the launches stopped. The min-max of the repeats is in summary.csv and the report."""
+    there is none), launches x repeats, memory per rank, verified, status ('flagged': see
+    flag_lines) and why the launches stopped. The min-max of the repeats, the total memory
+    and the output's shape are in summary.csv and the report."""
     t = Table(title=visible(title) or None, title_justify="left", header_style="bold")
     for name, justify in (("P", "right"), ("batch", "right"), ("time s [95% CI]", "right"),
                           ("speedup", "right"), ("efficiency", "right"),
                           ("launches x repeats", "right"), ("mem/rank MB", "left"),
-                          ("total MB", "right"), ("output", "left"), ("verified", "center"),
-                          ("status", "left")):
+                          ("verified", "center"), ("status", "left")):
         t.add_column(name, justify=justify, no_wrap=name != "status")
     for r in rows:
         reason = str(r.get("reason") or "").split(" (log:")[0]
-        status = cells.status_text({**r, "reason": reason}, reason_chars=90)
+        status = cells.status_text({**r, "reason": reason}, reason_chars=90, flags=False)
         t.add_row(
             str(r["procs"]), str(r["batch"]), cells.with_interval(r, "time_s", _fmt(".4f")),
             cells.with_interval(r, "speedup", _fmt(".2f")),
             cells.with_interval(r, "efficiency", _fmt(".0%")), cells.launches_x_repeats(r),
-            _mem_per_rank(r.get("mem_per_rank_mb")), _num(r.get("mem_total_mb"), ".0f"),
-            visible(r.get("output_shape", "")),
+            _mem_per_rank(r.get("mem_per_rank_mb")),
             "yes" if r.get("verified") else "[red]no[/red]",
             escape(status) if r.get("status") == "ok" else f"[red]{escape(status)}[/red]",
         )
     return t
+
+
+def flag_lines(rows: list[dict]) -> list[str]:
+    """One line per flagged point, for under the table: 'P=2: cv 14%; 2 modes (...)'."""
+    return [visible(f"P={r['procs']}: {stats.as_text(r.get('flags'))}") for r in rows
+            if stats.as_text(r.get("flags"))]
 
 
 #: the short names of the stages of a point's wall time (records.STAGES), in order

@@ -84,14 +84,17 @@ def stop_text(r: dict) -> str:
     return "" if s in ("", "launches", "failed") else STOP_TEXT.get(s, f"stopped: {visible(s)}")
 
 
-def status_text(r: dict, reason_chars: int | None = None) -> str:
-    """'ok', then ', oversubscribed', the noise flags ('; cv 14%'), the stop reason and ': '
+def status_text(r: dict, reason_chars: int | None = None, flags: bool = True) -> str:
+    """'ok', then ', oversubscribed', the noise flags ('; cv 14%'; with flags=False only
+    '; flagged', for a narrow table that lists them below it), the stop reason and ': '
     with the failure's reason (cut to reason_chars): printable text, never a raw control
     character."""
     s = stats.as_text(r.get("status")) or "-"
     if r.get("oversubscribed"):
         s += ", oversubscribed"
     extra = [f for f in stats.as_text(r.get("flags")).split(";") if f.strip()]
+    if not flags and extra:
+        extra = ["flagged"]
     extra = [f.strip() for f in extra] + [stop_text(r)]
     s = "; ".join([s, *(x for x in extra if x)])
     reason = stats.as_text(r.get("reason"))
