@@ -116,9 +116,10 @@ def pooled_median(launches: Mapping[int, np.ndarray]) -> float:
 
 
 def cv(launches: Mapping[int, np.ndarray]) -> float:
-    """Coefficient of variation of the pooled repeat times: std (ddof 1) / mean."""
-    v = _pooled(launches)
-    return float(np.std(v, ddof=1) / np.mean(v)) if v.size > 1 and np.mean(v) > 0 else nan
+    """Coefficient of variation of the pooled repeat times (noise.cv: std, ddof 1, / mean):
+    the one the 'cv' flag reads."""
+    from convbench.reporting import noise
+    return noise.cv(_pooled(launches))
 
 
 def too_few(n: int, what: str = "launch", where: str = "") -> str:
