@@ -74,7 +74,10 @@ def _workload_diff(a: dict, b: dict) -> list[str]:
 
 
 def _samples(s: Sweep) -> uncertainty.Samples:
-    return uncertainty.launch_samples(s.ranks.to_dict("records")) if len(s.ranks) else {}
+    try:
+        return uncertainty.launch_samples(s.ranks.to_dict("records")) if len(s.ranks) else {}
+    except ValueError as e:
+        raise UsageError(f"{s.path / RANKS}: {e}") from None
 
 
 def _side(r: dict | None, launches: dict) -> tuple[float, int, int, str]:

@@ -84,23 +84,36 @@ def _num(v) -> float:
     return f
 
 
+def _whole(v, default: int) -> int:
+    f = _num(v)
+    return int(f) if math.isfinite(f) else default
+
+
 def launch_samples(rows: Iterable[Mapping]) -> Samples:
-    """ranks.csv rows (dicts with procs, round, repeat, rank, time_s) -> Samples: per P and
-    round, each repeat's maximum over ranks, in repeat order. A row without a round (schema 1-2)
-    is round 0; a row without a finite time is skipped."""
-    acc: dict[int, dict[int, dict[int, float]]] = {}
+    """ranks.csv rows (dicts with procs, launch, round, repeat, rank, time_s) -> Samples: per
+    P and round, each repeat's maximum over ranks, in repeat order. A row without a round
+    (schema 1-2) is round 0; without a launch, its round tells its launch. A row without a
+    finite time is skipped. Two launches of one P in one round contradict the sweep's design:
+    a ValueError."""
+    acc: dict[tuple[int, int], dict[int, float]] = {}
+    round_of: dict[tuple[int, int], int] = {}
     for r in rows:
         t = _num(r.get("time_s"))
         if not math.isfinite(t):
             continue
-        rnd = _num(r.get("round", 0))
-        rnd = int(rnd) if math.isfinite(rnd) else 0
+        rnd = _whole(r.get("round"), 0)
+        key = (int(_num(r["procs"])), _whole(r.get("launch"), rnd))
+        round_of.setdefault(key, rnd)
+        reps = acc.setdefault(key, {})
         rep = int(_num(r.get("repeat")))
-        reps = acc.setdefault(int(_num(r["procs"])), {}).setdefault(rnd, {})
         reps[rep] = max(reps.get(rep, -math.inf), t)
-    return {p: {k: np.array([reps[i] for i in sorted(reps)], dtype=float)
-                for k, reps in sorted(rounds.items())}
-            for p, rounds in sorted(acc.items())}
+    out: Samples = {}
+    for (p, launch), reps in sorted(acc.items()):
+        rnd = round_of[(p, launch)]
+        if rnd in out.setdefault(p, {}):
+            raise ValueError(f"P={p}: two launches in round {rnd} (launch {launch} and another)")
+        out[p][rnd] = np.array([reps[i] for i in sorted(reps)], dtype=float)
+    return {p: dict(sorted(rounds.items())) for p, rounds in out.items()}
 
 
 def _pooled(launches: Mapping[int, np.ndarray]) -> np.ndarray:

@@ -160,6 +160,13 @@ def test_cli_compares_two_real_sweeps(tmp_path):
     assert "Traceback" not in p.stderr
 
 
+def test_cli_refuses_two_launches_of_one_p_in_one_round(tmp_path):
+    a = build(tmp_path / "a", [launched(1, noisy(1.0, 1))])
+    row, ranks = launched(1, noisy(1.0, 2))
+    b = build(tmp_path / "b", [(row, [{**r, "round": 0} for r in ranks])])
+    assert_clean_error(invoke("compare", str(a), str(b)), 2, "ranks.csv", "two launches in round 0")
+
+
 def test_cli_rejects_a_sweep_without_points(tmp_path):
     a = build(tmp_path / "a", [point(1, [1.0]), point(2, [0.6])])
     (tmp_path / "partial").mkdir()

@@ -29,6 +29,13 @@ def test_launch_samples_takes_the_max_over_ranks_per_repeat_and_round_0_for_old_
     assert list(got) == [1, 2] and list(got[2]) == [0, 1]
     assert got[1][0].tolist() == [1.0, 1.1]
     assert got[2][1].tolist() == [0.45, 0.5] and got[2][0].tolist() == [0.6]
+    # launches are told apart by their launch number; each keeps its round
+    got = u.launch_samples([{"procs": 1, "launch": k, "round": 2 - k, "repeat": 0, "rank": 0,
+                             "time_s": 1.0 + k} for k in range(3)])
+    assert {k: v.tolist() for k, v in got[1].items()} == {0: [3.0], 1: [2.0], 2: [1.0]}
+    with pytest.raises(ValueError, match="two launches in round 0"):
+        u.launch_samples([{"procs": 1, "launch": k, "round": 0, "repeat": 0, "rank": 0,
+                           "time_s": 1.0} for k in range(2)])
 
 
 def test_time_interval_is_the_pooled_median_and_deterministic():
