@@ -46,7 +46,7 @@ class SweepOptions:
     order_seed: Annotated[Optional[int], typer.Option(help="Seed of the launch order (default: drawn, and recorded in the manifest).")] = Policy.order_seed
     target_ci: Annotated[Optional[float], typer.Option(help="Percent: after --launches rounds, more rounds for the P whose 95% interval (speedup; the base point's time) is wider than this share of its value, up to --max-launches and --budget.")] = Policy.target_ci
     max_launches: Annotated[Optional[int], typer.Option(help="With --target-ci: launches per point at most [default: 4 x --launches].", show_default=False)] = Policy.max_launches
-    budget: Annotated[float, typer.Option(help="Seconds: no round after the first starts that would end after this much sweep time (its length guessed from the rounds so far); 0: no limit. The stop is recorded per point.")] = Policy.budget
+    budget: Annotated[Optional[float], typer.Option(help="Seconds: no round after the first starts that would end after this much sweep time (its length guessed from the rounds so far). The stop is recorded per point. [default: no limit]", show_default=False)] = Policy.budget
     out: Annotated[Path, typer.Option(help="Directory that receives one new sub-directory per sweep.")] = Path(SweepPlan.out)
     timeout: Annotated[float, typer.Option(help="Seconds a point may take before its ranks are killed and it is marked failed.")] = Policy.timeout
     hostfile: Annotated[Optional[Path], typer.Option(help="MPI hostfile (MPICH 'host:N' or Open MPI 'host slots=N').")] = None
@@ -97,7 +97,7 @@ class SweepOptions:
                         verify=not self.no_verify, force=self.force, fail_fast=self.fail_fast,
                         launches=self.launches, order=self.order, order_seed=self.order_seed,
                         target_ci=self.target_ci, max_launches=self.max_launches,
-                        budget=None if self.budget == 0 else self.budget)
+                        budget=self.budget)
         return SweepPlan(mode, measured, placement, policy, out=str(self.out))
 
 

@@ -109,7 +109,7 @@ def check_policy(po: Policy) -> None:
             raise UsageError(f"--max-launches must be an integer from --launches ({po.launches}) "
                              f"to {MAX_LAUNCHES}, got {po.max_launches!r}")
     if po.budget is not None and not (po.budget > 0 and po.budget < float("inf")):
-        raise UsageError(f"--budget must be a number of seconds > 0 (0: no limit), got {po.budget}")
+        raise UsageError(f"--budget must be a number of seconds > 0, got {po.budget}")
 
 
 def check_memory(m: Measured, points: list[tuple[int, Workload]], *, spread: bool) -> None:

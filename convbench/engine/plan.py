@@ -76,8 +76,8 @@ class Policy:
     order_seed: int | None = None       # None: drawn at the start, then recorded
     target_ci: float | None = None      # percent: more rounds for the P whose interval is wider
     max_launches: int | None = None     # with target_ci: launches per point at most (None: 4 x launches)
-    budget: float | None = 45.0         # seconds: no round after the first starts that would end
-                                        # past it (None: no limit); see README "How sure"
+    budget: float | None = None         # seconds: no round after the first starts that would end
+                                        # past it (None: no limit)
 
     def to_dict(self) -> dict:
         return {"repeats": self.repeats, "warmup": self.warmup, "timeout": self.timeout,

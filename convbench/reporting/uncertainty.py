@@ -44,7 +44,7 @@ from scipy import stats as sps
 #: the confidence level of every interval
 CONFIDENCE = 0.95
 #: the fewest launches (or paired rounds) an interval is computed from
-MIN_LAUNCHES = 3
+MIN_LAUNCHES = 5
 #: bootstrap resamples and method (see the module's docstring)
 N_RESAMPLES = 2000
 METHOD = "percentile"
@@ -256,7 +256,7 @@ def mann_whitney(a_launch_times, b_launch_times) -> float:
     a = np.asarray(a_launch_times, dtype=float)
     b = np.asarray(b_launch_times, dtype=float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if min(a.size, b.size) < MIN_LAUNCHES or 2 / comb(a.size + b.size, a.size) > 1 - CONFIDENCE:
+    if min(a.size, b.size) < 3 or 2 / comb(a.size + b.size, a.size) > 1 - CONFIDENCE:
         return nan
     return float(sps.mannwhitneyu(a, b, alternative="two-sided", method="auto").pvalue)
 

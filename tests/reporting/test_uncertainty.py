@@ -49,21 +49,22 @@ def test_time_interval_is_the_pooled_median_and_deterministic():
 
 def test_too_few_launches_give_a_note_and_no_interval():
     iv = u.time_interval(_launches([[1.0, 1.1, 1.2], [1.3, 0.9, 1.0]]))
-    assert iv.note == "too few samples: 2 launches, 3 needed"
+    assert iv.note == "too few samples: 2 launches, 5 needed"
     assert not iv.ok and math.isnan(iv.lo) and math.isnan(iv.hi) and math.isnan(iv.rel_width)
     assert iv.value == pytest.approx(1.05)
-    assert u.time_interval({0: np.array([1.0, 2.0])}).note == "too few samples: 1 launch, 3 needed"
+    assert u.time_interval({0: np.array([1.0, 2.0])}).note == "too few samples: 1 launch, 5 needed"
     assert math.isnan(u.time_interval({}).value)
 
 
 def test_identical_launches_give_a_zero_width_interval():
-    iv = u.time_interval(_launches([[2.0, 2.0]] * 4))
+    iv = u.time_interval(_launches([[2.0, 2.0]] * u.MIN_LAUNCHES))
     assert (iv.value, iv.lo, iv.hi) == (2.0, 2.0, 2.0) and iv.ok
 
 
 def test_ragged_launches_pool_every_repeat():
-    iv = u.time_interval(_launches([[1.0, 1.2, 1.1], [1.3], [1.0, 1.05]]))
-    assert iv.value == pytest.approx(np.median([1.0, 1.2, 1.1, 1.3, 1.0, 1.05])) and iv.ok
+    iv = u.time_interval(_launches([[1.0, 1.2, 1.1], [1.3], [1.0, 1.05], [1.1], [0.9, 1.0]]))
+    assert iv.value == pytest.approx(np.median([1.0, 1.2, 1.1, 1.3, 1.0, 1.05, 1.1, 0.9, 1.0]))
+    assert iv.ok
 
 
 @pytest.mark.parametrize("mode", ["strong", "weak"])
@@ -84,26 +85,26 @@ def test_scaling_intervals_follow_the_stats_conventions_and_pair_by_round(mode):
     # rounds only one side has are not paired; too few in common: no interval
     s2, e2 = u.scaling_intervals(mode, 1, {k: base[k] for k in (0, 1, 2)}, 4,
                                  {k: point[k] for k in (2, 3, 4)})
-    assert s2.note == "too few samples: 1 round in common with P=1, 3 needed" == e2.note
+    assert s2.note == "too few samples: 1 round in common with P=1, 5 needed" == e2.note
     assert s2.value == pytest.approx(stats.speedup(mode, 1, u.pooled_median({k: base[k] for k in (0, 1, 2)}),
                                                    4, u.pooled_median({k: point[k] for k in (2, 3, 4)})))
 
 
 def test_the_base_against_itself_is_exact():
-    base = _launches([[1.0, 1.1], [1.2, 0.9], [1.0, 1.3]])
+    base = _launches([[1.0, 1.1], [1.2, 0.9], [1.0, 1.3], [1.1, 1.0], [0.95, 1.05]])
     s, e = u.scaling_intervals("strong", 2, base, 2, base)
     assert (s.value, s.lo, s.hi) == (2.0, 2.0, 2.0) and (e.value, e.lo, e.hi) == (1.0, 1.0, 1.0)
 
 
 def test_ratio_interval_and_its_notes():
-    a = _launches([[1.0, 1.02], [0.98, 1.01], [1.03, 0.99], [1.0, 1.0]])
-    b = _launches([[1.2, 1.22], [1.18, 1.21], [1.23, 1.19]])
+    a = _launches([[1.0, 1.02], [0.98, 1.01], [1.03, 0.99], [1.0, 1.0], [1.01, 0.99]])
+    b = _launches([[1.2, 1.22], [1.18, 1.21], [1.23, 1.19], [1.2, 1.21], [1.19, 1.2]])
     r = u.ratio_interval(a, b)
     assert r.value == pytest.approx(u.pooled_median(b) / u.pooled_median(a))
     assert 1.1 < r.lo < r.value < r.hi < 1.3
     few = u.ratio_interval(a, {0: b[0], 1: b[1]})
-    assert few.note == "too few samples: 2 launches in B, 3 needed" and not few.ok
-    assert u.ratio_interval({0: a[0]}, b).note == "too few samples: 1 launch in A, 3 needed"
+    assert few.note == "too few samples: 2 launches in B, 5 needed" and not few.ok
+    assert u.ratio_interval({0: a[0]}, b).note == "too few samples: 1 launch in A, 5 needed"
 
 
 def test_mann_whitney_needs_enough_launches_to_mean_anything():
@@ -123,7 +124,7 @@ def test_verdict():
     assert u.verdict(u.Interval(1.03, 1.01, 1.05), 0.01) == "no detectable difference"   # < 5%
     assert u.verdict(u.Interval(1.03, 1.01, 1.05), 0.01, threshold=0.02) == "slower"
     assert u.verdict(slower, math.nan) == "too few samples"
-    assert u.verdict(u.Interval(1.2, note="too few samples: 1 launch, 3 needed"), 0.01) == "too few samples"
+    assert u.verdict(u.Interval(1.2, note="too few samples: 1 launch, 5 needed"), 0.01) == "too few samples"
 
 
 def test_add_intervals_fills_the_columns_with_add_scalings_baseline():
@@ -140,7 +141,7 @@ def test_add_intervals_fills_the_columns_with_add_scalings_baseline():
     assert by[4]["efficiency_lo"] == pytest.approx(by[4]["speedup_lo"] / 4)    # E = S / P
     assert by[1]["time_lo_s"] < by[1]["time_s"] < by[1]["time_hi_s"]
     assert math.isnan(by[1]["speedup_lo"]) and by[1]["ci_note"] == ""          # not verified
-    assert by[8]["ci_note"] == "too few samples: 2 launches, 3 needed"
+    assert by[8]["ci_note"] == "too few samples: 2 launches, 5 needed"
     assert math.isnan(by[8]["time_lo_s"]) and math.isnan(by[8]["speedup_hi"])
     assert by[4]["launches"] == 5 and by[8]["launches"] == 2 and by[16]["launches"] == 0
     pooled = np.concatenate(list(samples[4].values()))
