@@ -107,8 +107,9 @@ def table(rows: list[Result], title: str = ""):
         t.add_row(r.shape, r.pass_, r.impl, str(r.threads), r.method or "-", str(r.repeats),
                   _ms(r.median_s), f"{_ms(r.min_s)}-{_ms(r.max_s)}", f"{r.gflops:.1f}",
                   f"{r.gbs:.1f}", "-" if math.isnan(r.bound_s) else _ms(r.bound_s),
-                  ratio_text(rr.of_bound), ratio_text(rr.vs_convbench, "x", exact=r.impl == "convbench"),
-                  ratio_text(rr.vs_one_thread, "x"),
+                  *(escape(c) for c in (ratio_text(rr.of_bound),
+                                        ratio_text(rr.vs_convbench, "x", r.impl == "convbench"),
+                                        ratio_text(rr.vs_one_thread, "x"))),
                   "-" if math.isnan(r.rel_err) else f"{r.rel_err:.0e}")
     return t
 
