@@ -104,11 +104,13 @@ def model(
 ) -> None:
     """Fit Amdahl (strong) or Gustafson (weak) with communication = latency + bytes / bandwidth
     (fitted, or the measured network's), and predict time, speedup and efficiency at larger P,
-    beside the fit's residuals; the notes say which network it used."""
+    beside the fit's residuals; 95% intervals of the parameters and predictions by refitting on
+    bootstrap replicates of the launches (3 rounds at least); the notes say which network it
+    used."""
     from convbench.engine.plan import parse_procs
     from convbench.reporting import stats
     from convbench.reporting import scaling as model_mod
-    from convbench.reporting import tables
+    from convbench.reporting import scaling_table, tables
     tables.check_format(fmt)
     predict = parse_procs(procs) if procs is not None else model_mod.DEFAULT_PROCS
     rendered, found = [], _each_sweep(path)
@@ -121,7 +123,7 @@ def model(
             warn(f"skipped {sweep.path.name}: {e}")     # e.g. a single-point run in the folder
             continue
         ctx = stats.sweep_context(sweep.manifest, sweep.path.name)
-        rendered.append((sweep.path.name, tables.render_model(fitted, ctx, fmt)))
+        rendered.append((sweep.path.name, scaling_table.render_model(fitted, ctx, fmt)))
     if not rendered:
         fail(f"no sweep in {path or 'results'} can be modelled (see the lines above)", 2)
     _print_tables(tables, rendered, fmt, found)

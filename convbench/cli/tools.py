@@ -36,13 +36,16 @@ def kernels(
     pass_: Annotated[str, typer.Option("--pass", help="forward | backward (dx, dw, db) | forward,backward.")] = "forward",
     threads: Annotated[str, typer.Option(help="Threads of the C kernel (and torch), e.g. 1 or 1,2.")] = "1",
     compare: Annotated[str, typer.Option(help="Implementations beside convbench: naive (textbook C loops), numpy (convbench.kernel.reference), torch (when importable), stream (the memory floor: the pass's input read and output written once, no convolution); comma-separated, '' for none.")] = "naive,torch,stream",
-    repeats: Annotated[int, typer.Option(help="Timed repeats, interleaved across implementations.")] = 5,
+    repeats: Annotated[int, typer.Option(help="Timed repeats, interleaved across implementations (a ratio's 95% interval needs 3; more repeats, narrower intervals).")] = 5,
     budget: Annotated[float, typer.Option(help="Seconds of timed runs after which a slow implementation sits out the remaining repeats.")] = 30.0,
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the results to this CSV file.")] = None,
     roofline: Annotated[str, typer.Option(help="run: measure the peak (one-thread float32 matmul) and the bandwidth (c = a + b) in this run, just before the kernels; cached: use 'convbench machine''s cached measurement.")] = "run",
 ) -> None:
-    """Kernel microbenchmark: time (median, min-max), GFLOP/s, GB/s and the fraction of this
-    machine's roofline bound, for convbench's kernel and the others, measured in one run."""
+    """Kernel microbenchmark: time (median, min-max), GFLOP/s, GB/s, the fraction of this
+    machine's roofline bound, the time against convbench's and the speedup over 1 thread, for
+    convbench's kernel and the others, measured in one run; each ratio with its 95% interval
+    from the interleaved repeats (3 at least)."""
+    from rich.console import Console
     from convbench.kernel import bench
     bench.plan(shape, pass_, threads, compare, repeats, budget)  # validate, measure nothing
     if roofline not in ("run", "cached"):
@@ -52,7 +55,8 @@ def kernels(
     with err_console.status("measuring") as status:
         rows, notes = bench.benchmark(shape, pass_, threads, compare, repeats, budget,
                                             roof, progress=status.update)
-    out_console.print(bench.table(rows, bench.roofline_title(roof)))
+    wide = out_console if out_console.is_terminal else Console(width=200, emoji=False)
+    wide.print(bench.table(rows, bench.roofline_title(roof)))   # piped: every ratio on one line
     for note in notes:
         warn(note)
     if csv:

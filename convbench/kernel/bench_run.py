@@ -40,6 +40,8 @@ class Result:
     bound_s: float        # roofline bound at `threads` cores (nan without a roofline)
     roofline: float       # bound_s / median_s: 1.0 is at the bound
     rel_err: float        # max |out - convbench's| / max |convbench's| over the outputs
+    times_s: tuple = ()   # the timed repeats in the order taken (interleaved: position i
+                          # of two rows ran in the same round), for the ratios' intervals
 
 
 # ---- implementations ----------------------------------------------------------------------------
@@ -190,5 +192,5 @@ def run(wl: wl_mod.Workload, pass_: str = "forward", *, impls=("naive",), thread
             threads=t, method=method if impl == "convbench" else "", repeats=len(ts),
             median_s=med, min_s=min(ts), max_s=max(ts), gflops=flops / med / 1e9,
             gbs=nbytes / med / 1e9, bound_s=bound, roofline=bound / med,
-            rel_err=errs[(impl, t)]))
+            rel_err=errs[(impl, t)], times_s=tuple(ts)))
     return rows

@@ -52,7 +52,7 @@ def fitted_model(sweep: results.Sweep, network: str | None = "fit"):
     (two or more usable P); None otherwise, or where the sweep cannot be modelled (network
     measured: also where the manifest records no measured network)."""
     try:
-        m = scaling_model.build(sweep, procs=(), network=network)
+        m = scaling_model.build(sweep, procs=(), network=network, intervals=False)
     except (ConvbenchError, ValueError, ArithmeticError):
         return None
     return m if m.scaling.determined else None

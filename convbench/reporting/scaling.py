@@ -22,10 +22,11 @@ points measure contention; fit_up_to keeps only P <= that):
 2. s and T1 on time_s - c(P), minimising the residuals relative to the measured time_s
    (timing noise is multiplicative; a 10 s point does not outweigh a 1 s one). Amdahl is
    linear in (T1 s, T1 (1 - s)); Gustafson in (1 / T1, s / T1) after taking 1 / T.
-s is kept in [0, 1] (a fit outside is refitted at the bound, and said so). Uncertainties are
-1 standard error from the residuals (delta method for s and T1): only with more points than
-parameters. One P cannot give s: the model then assumes s = 0 (ideal) and says so. The fits
-themselves are in scaling_fit.py; this module builds the model of a sweep and its table.
+s is kept in [0, 1] (a fit outside is refitted at the bound, and said so). One P cannot give
+s: the model then assumes s = 0 (ideal) and says so. The intervals of the parameters and of
+every prediction come from refitting the model on bootstrap replicates of the sweep's launches
+(scaling_intervals.py; at least 3 rounds of launches). The fits themselves are in
+scaling_fit.py, the table in scaling_table.py; this module builds the model of a sweep.
 """
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ import math
 from dataclasses import dataclass
 
 from convbench.core.errors import UsageError
-from convbench.reporting import scaling_network, stats
+from convbench.reporting import scaling_intervals, scaling_network, stats
 from convbench.reporting.scaling_fit import (  # noqa: F401 - the fits, part of this API
-    CommFit, ScalingFit, fit_amdahl, fit_comm, fit_gustafson)
+    CommFit, ScalingFit, fit_amdahl, fit_comm, fit_gustafson, fit_model, predict)
+from convbench.reporting.scaling_intervals import Band, Intervals  # noqa: F401 - this API too
 from convbench.workload import cost, phases
 from convbench.workload.spec import Workload
 
@@ -62,6 +64,13 @@ class Row:
     residual: float          # (measured - model) / measured; NaN without a measurement
     fitted: bool             # the point was in the fit
     point: str               # fitted | predicted | oversubscribed | unverified | failed | "" (not measured)
+    # the 95% intervals of the model's time, speedup and efficiency (scaling_intervals.py)
+    model_time_lo_s: float = math.nan
+    model_time_hi_s: float = math.nan
+    model_speedup_lo: float = math.nan
+    model_speedup_hi: float = math.nan
+    model_efficiency_lo: float = math.nan
+    model_efficiency_hi: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ class Model:
     rows: tuple = ()         # Row, in P order: the predicted P and every measured P
     notes: tuple = ()        # sentences on what the fit can and cannot say
     network: str = "fit"     # fit | measured: where latency and bandwidth come from
+    intervals: Intervals = Intervals(note="not computed")   # the parameters' 95% intervals
 
     @property
     def equation(self) -> str:
@@ -147,10 +157,12 @@ def _workload(manifest: dict) -> Workload:
 
 
 def build(sweep, procs=DEFAULT_PROCS, fit_up_to: int | None = None,
-          include_oversubscribed: bool = False, network: str | None = None) -> Model:
+          include_oversubscribed: bool = False, network: str | None = None,
+          intervals: bool = True) -> Model:
     """Fit the sweep's scaling law and communication, and predict the time at `procs` (and
     at every measured P). sweep: results.load(path). network: measured | fit | None (measured
-    when the manifest records it, else fit)."""
+    when the manifest records it, else fit). intervals: False leaves out the bootstrap (the
+    point fit alone, e.g. for a figure's model line)."""
     sw = sweep.manifest.get("sweep") if isinstance(sweep.manifest.get("sweep"), dict) else {}
     mode = str(sw.get("mode", ""))
     if mode == "run":
@@ -190,13 +202,10 @@ def build(sweep, procs=DEFAULT_PROCS, fit_up_to: int | None = None,
         raise UsageError(f"--fit-up-to {fit_up_to} leaves no point to fit: the smallest usable "
                          f"P is {min(r['procs'] for r in good)}")
 
-    if measured_comm is not None and base.bytes_at(2) > 0:
-        comm = measured_comm      # the network's own speed, not the sweep's
-    else:                         # (local data moves nothing: no network to measure or fit)
-        comm = fit_comm([r["_bytes"] for r in fit], [r["comm_s"] for r in fit])
-    rest = [r["time_s"] - comm.time(r["_bytes"]) for r in fit]
-    scaling = (fit_amdahl if mode == "strong" else fit_gustafson)(
-        [r["procs"] for r in fit], rest, [r["time_s"] for r in fit])
+    # the network's own speed, not the sweep's (local data moves nothing: nothing to measure)
+    network = measured_comm if measured_comm is not None and base.bytes_at(2) > 0 else None
+    scaling, comm = fit_model(mode, [r["procs"] for r in fit], [r["_bytes"] for r in fit],
+                              [r["time_s"] for r in fit], [r["comm_s"] for r in fit], network)
     m = dataclasses.replace(base, scaling=scaling, comm=comm,
                             network="measured" if comm is measured_comm else "fit")
 
@@ -208,9 +217,7 @@ def build(sweep, procs=DEFAULT_PROCS, fit_up_to: int | None = None,
         r = by_p.get(q)
         batch = r["_batch"] if r else m.batch_at(q)
         nbytes = r["_bytes"] if r else m.bytes_at(q)
-        t = m.time(q, nbytes)
-        speedup = (t_one / t if mode == "strong" else q * t_one / t) if t > 0 else math.nan
-        eff = (speedup / q if mode == "strong" else t_one / t) if t > 0 else math.nan
+        t, speedup, eff = predict(mode, scaling, comm, q, nbytes, t_one)
         meas = r["time_s"] if r else math.nan
         kind = stats.point_kind(r) if r else ""
         if q in fitted:
@@ -224,10 +231,33 @@ def build(sweep, procs=DEFAULT_PROCS, fit_up_to: int | None = None,
                        (meas - t) / meas if meas > 0 else math.nan, q in fitted, point))
     res = [x.residual for x in out if x.fitted and not math.isnan(x.residual)]
     rms = math.sqrt(sum(v * v for v in res) / len(res)) if res else math.nan
+    iv = _intervals(sweep.ranks, m, fit, out, network) if intervals else Intervals(
+        note="not computed")
+    if iv.ok:
+        out = [dataclasses.replace(
+            x, model_time_lo_s=t.lo, model_time_hi_s=t.hi, model_speedup_lo=s.lo,
+            model_speedup_hi=s.hi, model_efficiency_lo=e.lo, model_efficiency_hi=e.hi)
+            for x, t, s, e in zip(out, iv.time_s, iv.speedup, iv.efficiency)]
     return dataclasses.replace(
-        m, rms_residual=rms, rows=tuple(out),
+        m, rms_residual=rms, rows=tuple(out), intervals=iv,
         notes=(network_note if comm.status != "none" else f"Network: none ({comm.note}).",
-               *_notes(mode, scaling, comm, fit, rows, include_oversubscribed, fit_up_to)))
+               *_notes(mode, scaling, comm, fit, rows, include_oversubscribed, fit_up_to),
+               *([scaling_intervals.note(iv)] if intervals else [])))
+
+
+def _intervals(ranks, m: Model, fit: list, out: list, network: CommFit | None) -> Intervals:
+    """The model's intervals from the launches of the fitted points (ranks.csv): c(P) is
+    refitted in each replicate unless it is the measured network's or there is none."""
+    procs = [r["procs"] for r in fit]
+    if ranks is not None and len(ranks) and "procs" in ranks.columns:
+        ranks = ranks[ranks["procs"].isin(procs)]
+    times = scaling_intervals.launch_samples(ranks)
+    fixed = network if network is not None else m.comm if m.comm.status == "none" else None
+    values = scaling_intervals.comm_values(ranks) if fixed is None else None
+    comms = scaling_intervals.launch_samples(ranks, values) if values is not None else None
+    return scaling_intervals.bootstrap(
+        m.mode, procs, [r["_bytes"] for r in fit], times, comms, fixed,
+        [x.procs for x in out], [x.comm_bytes for x in out], m.bytes_at(1))
 
 
 def _notes(mode, scaling, comm, fit, rows, include_over, fit_up_to) -> list[str]:
@@ -241,11 +271,8 @@ def _notes(mode, scaling, comm, fit, rows, include_over, fit_up_to) -> list[str]
                      "assumed (ideal scaling), so every predicted time is an optimistic bound.")
     elif n == 2:
         notes.append("Two P: two parameters for two points, so the curve passes through both "
-                     "(unless s is held at a bound): the residuals say nothing about the law and "
-                     "there is no uncertainty. Measure more P to test the model.")
-    else:
-        notes.append(f"Uncertainties (±) are 1 standard error from the {n} points' residuals "
-                     f"({n - 2} degree(s) of freedom): with so few points, read them as rough.")
+                     "(unless s is held at a bound): the residuals say nothing about the law. "
+                     "Measure more P to test the model.")
     if comm.status != "none":
         notes.append("s is the serial fraction of the time without communication; the "
                      "communication c(P) is modelled on its own, from the bytes each P moves.")

@@ -190,3 +190,27 @@ def _fit_at_bound(law: str, s: float, p, y, m) -> float:
 def _bound_rss(law: str, s: float, p, y, m) -> float:
     r = (y - _fit_at_bound(law, s, p, y, m) * _shape(law, s, p)) / m
     return float(r @ r)
+
+
+# ---- the whole model: the fits in order, and what it predicts ----------------------------------
+def fit_model(mode: str, procs, nbytes, times, comms, network: CommFit | None = None
+              ) -> tuple[ScalingFit, CommFit]:
+    """c(P) (the given network, else fitted on comms against nbytes), then the law (Amdahl for
+    strong, Gustafson for weak) on times - c(P), relative to the measured times. The one
+    sequence both the model of a sweep and each of its bootstrap replicates fit."""
+    comm = network if network is not None else fit_comm(nbytes, comms)
+    rest = [float(t) - comm.time(b) for t, b in zip(times, nbytes)]
+    law = fit_amdahl if mode == "strong" else fit_gustafson
+    return law(procs, rest, times), comm
+
+
+def predict(mode: str, scaling: ScalingFit, comm: CommFit, procs: int, nbytes: float,
+            t_one: float) -> tuple[float, float, float]:
+    """(time, speedup, efficiency) of the model at P moving nbytes; t_one: its time at P = 1.
+    Strong: S = T(1) / T(P), E = S / P; weak: scaled S = P T(1) / T(P), E = T(1) / T(P)."""
+    t = scaling.time(procs) + comm.time(nbytes)
+    if not t > 0:
+        return t, math.nan, math.nan
+    if mode == "strong":
+        return t, t_one / t, t_one / t / procs
+    return t, procs * t_one / t, t_one / t

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from convbench.kernel import bench as kb
+from convbench.kernel import bench_ratios
 from convbench.kernel import roofline as machine
 from convbench.core.errors import UsageError
 from convbench.workload import cost
@@ -95,6 +96,7 @@ def test_run_rows(pass_):
     for r in rows:
         assert r.repeats == 3 and r.shape == "tiny" and r.pass_ == pass_
         assert 0 < r.min_s <= r.median_s <= r.max_s
+        assert len(r.times_s) == 3 and sorted(r.times_s)[1] == r.median_s
         if r.impl == "stream":  # not a convolution: no error against convbench
             assert math.isnan(r.rel_err)
         else:
@@ -141,6 +143,7 @@ def test_cli_kernels(cache, tmp_path):
                    env={"XDG_CACHE_HOME": str(cache)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "convbench" in proc.stdout and "naive" in proc.stdout and "of bound" in proc.stdout
+    assert "vs 1 thr" in proc.stdout and "(too few pairs)" in proc.stdout     # 2 repeats
     assert "peak 50.0 GFLOP/s" in proc.stdout
     rows = kb.read_csv(out)
     assert {(r.shape, r.pass_) for r in rows} == {
@@ -214,3 +217,75 @@ def test_cli_kernels_measures_the_roofline_in_the_same_run(cache):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "measured in this run" in proc.stdout.replace("\n", " ")
     assert "peak 50.0 GFLOP/s" not in proc.stdout
+
+
+# ---- the ratios and their 95% intervals -------------------------------------------------------
+def test_every_ratio_has_its_interval_from_a_real_run():
+    """A tiny real run: the fraction of the bound, the time against convbench and the speedup
+    over one thread, each a ratio of medians inside its 95% interval."""
+    wl = kb.parse_shape("mb2ic3ih40oc4kh3ph1")
+    rows = kb.run(wl, "forward", impls=("naive", "stream"), threads=(1, 2), repeats=5,
+                  roof={**FAKE_ROOF, "cpu_model": "x"}, shape_name="tiny")
+    by = {(r.impl, r.threads): r for r in rows}
+    got = dict(zip([(r.impl, r.threads) for r in rows], bench_ratios.ratios(rows)))
+    for key, rr in got.items():
+        r = by[key]
+        assert rr.of_bound.ok and rr.of_bound.pairs == 5
+        assert rr.of_bound.lo <= r.roofline <= rr.of_bound.hi
+        assert rr.of_bound.value == pytest.approx(r.roofline)
+    naive = got[("naive", 1)].vs_convbench
+    assert naive.ok and naive.value == pytest.approx(by[("naive", 1)].median_s
+                                                     / by[("convbench", 1)].median_s)
+    assert naive.lo <= naive.value <= naive.hi and naive.value > 1      # the textbook loops
+    two = got[("convbench", 2)].vs_one_thread
+    assert two.ok and two.value == pytest.approx(by[("convbench", 1)].median_s
+                                                 / by[("convbench", 2)].median_s)
+    assert got[("convbench", 1)].vs_convbench.value == 1.0
+    assert math.isnan(got[("convbench", 1)].vs_one_thread.value)        # nothing to compare
+    assert bench_ratios.ratios(rows) == list(got.values())              # seeded
+    text = " ".join(str(c) for col in kb.table(rows).columns for c in col._cells)
+    assert f"{naive.value:.2f}x\n[{naive.lo:.2f}, {naive.hi:.2f}]" in text
+
+
+def test_the_repeats_are_paired_by_position():
+    """Interleaved repeats share the machine's moment: B = 1.2 A in every round while the
+    machine drifts 2x. Paired, the interval is [1.2, 1.2]; the medians alone would not say."""
+    drift = [1.0, 1.5, 2.0, 1.2, 1.8, 1.1]
+    r = bench_ratios.ratio(drift, [1.2 * d for d in drift])
+    assert r.ok and r.pairs == 6
+    assert (r.lo, r.value, r.hi) == pytest.approx((1.2, 1.2, 1.2))
+    shifted = bench_ratios.ratio(drift, [1.2 * d for d in drift[1:] + drift[:1]])
+    assert shifted.hi - shifted.lo > 0.3                 # out of step: the drift is noise
+    uneven = bench_ratios.ratio(drift, [1.0, 2.0, 3.0])  # a row cut short by the budget
+    assert uneven.pairs == 3
+
+
+def test_too_few_repeats_say_so():
+    wl = kb.parse_shape("mb1ic2ih16oc2kh3")
+    rows = kb.run(wl, "forward", impls=("naive",), threads=(1, 2), repeats=2,
+                  roof={**FAKE_ROOF, "cpu_model": "x"})
+    rr = bench_ratios.ratios(rows)
+    assert all(not x.of_bound.ok for x in rr)
+    assert rr[0].of_bound.note == "too few repeats for an interval: 2, 3 needed"
+    assert rr[1].vs_one_thread.note == "too few pairs for an interval: 2, 3 needed"
+    cells = [c for col in kb.table(rows).columns for c in col._cells]
+    assert any(c.endswith("\n(too few repeats)") for c in cells)
+    assert any(c.endswith("x\n(too few pairs)") for c in cells)
+
+
+def test_the_csv_keeps_the_repeats_and_the_intervals(tmp_path):
+    wl = kb.parse_shape("mb1ic2ih16oc2kh3")
+    rows = kb.run(wl, "forward", impls=("naive",), threads=(1,), repeats=4,
+                  roof={**FAKE_ROOF, "cpu_model": "x"})
+    path = kb.to_csv(rows, tmp_path / "k.csv")
+    import csv
+    written = list(csv.DictReader(open(path)))
+    rr = bench_ratios.ratios(rows)
+    assert float(written[1]["vs_convbench_lo"]) == pytest.approx(rr[1].vs_convbench.lo, abs=1e-4)
+    assert float(written[0]["roofline_hi"]) == pytest.approx(rr[0].of_bound.hi, abs=1e-4)
+    assert written[0]["vs_1thread"] == "" and written[0]["ci_note"] == ""
+    back = kb.read_csv(path)
+    for a, b in zip(rows, back):
+        assert b.times_s == pytest.approx(a.times_s, rel=1e-5)
+    assert bench_ratios.ratios(back)[1].vs_convbench.lo == pytest.approx(
+        rr[1].vs_convbench.lo, rel=1e-3)

@@ -14,7 +14,7 @@ from handmade import build, point, real_sweep, synthetic
 from convbench.reporting import scaling as model
 from convbench.reporting import figures as plots
 from convbench.results import store
-from convbench.reporting import tables
+from convbench.reporting import scaling_table
 from convbench.reporting.stats import sweep_context
 from convbench.core.errors import UsageError
 from convbench.workload.spec import Workload
@@ -196,16 +196,16 @@ def test_markdown_csv_and_json(tmp_path):
     sweep = store.load(d)
     m = model.build(sweep, procs=(64,), fit_up_to=2)
     ctx = sweep_context(sweep.manifest, d.name)
-    md = tables.render_model(m, ctx)
+    md = scaling_table.render_model(m, ctx)
     assert md.startswith("### scaling model: strong scaling: tiny")
     assert "Amdahl: T(P) = T1 (s + (1 - s) / P) + c(P)" in md
     assert "| serial fraction s |" in md and "| bandwidth (GB/s) |" in md
     assert "| 4 |" in md and "predicted (not fitted: P > --fit-up-to 2)" in md
-    rows = list(csv.DictReader(io.StringIO(tables.render_model(m, ctx, "csv"))))
+    rows = list(csv.DictReader(io.StringIO(scaling_table.render_model(m, ctx, "csv"))))
     assert [r["procs"] for r in rows] == ["1", "2", "4", "64"]
     assert rows[2]["point"] == "predicted" and float(rows[2]["measured_time_s"]) > 0
     assert rows[3]["measured_time_s"] == ""
-    js = strict_json(tables.render_model(m, ctx, "json"))
+    js = strict_json(scaling_table.render_model(m, ctx, "json"))
     assert js["model"]["law"] == "amdahl" and js["model"]["fit_up_to"] == 2
     assert js["model"]["bandwidth_bps"] == pytest.approx(m.comm.bandwidth_bps)
     assert js["points"][3]["measured_time_s"] is None and js["notes"]
