@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convbench.reporting import uncertainty
 from convbench.reporting.scaling_fit import CommFit, fit_model, predict
 from convbench.workload import phases
 
-CONFIDENCE = 0.95
-MIN_LAUNCHES = 3
+from convbench.reporting.uncertainty import CONFIDENCE, MIN_LAUNCHES  # noqa: E402
 RESAMPLES = 999
 SEED = 13
 NAN = math.nan
@@ -68,20 +68,14 @@ class Intervals:
 
 # ---- the samples ---------------------------------------------------------------------------------
 def launch_samples(ranks, values=None) -> Samples:
-    """ranks.csv rows (a DataFrame: procs, round, repeat, rank, time_s) -> procs -> round -> the
-    launch's repeats (max over ranks of `values`, default time_s), in repeat order. A file
-    without rounds (schema 1-2) is one launch, round 0. (The same as
-    reporting.uncertainty.launch_samples for the time; here also for other columns.)"""
+    """ranks.csv rows (a DataFrame) -> procs -> round -> the launch's repeats (max over ranks
+    of `values`, default time_s), in repeat order: reporting.uncertainty.launch_samples, here
+    also for another column (the communication time)."""
     if ranks is None or len(ranks) == 0 or not {"procs", "repeat"} <= set(ranks.columns):
         return {}
-    v = ranks["time_s"] if values is None else values
-    rnd = ranks["round"] if "round" in ranks.columns else 0 * ranks["procs"]
-    df = ranks[["procs", "repeat"]].assign(round=rnd.fillna(0).astype(int), v=v.astype(float))
-    per_repeat = df.groupby(["procs", "round", "repeat"], sort=True)["v"].max().dropna()
-    out: dict[int, dict[int, list]] = {}
-    for (p, r, _), t in per_repeat.items():
-        out.setdefault(int(p), {}).setdefault(int(r), []).append(float(t))
-    return {p: {r: np.asarray(ts) for r, ts in rounds.items()} for p, rounds in out.items()}
+    rows = ranks if values is None else ranks.assign(time_s=values.astype(float))
+    rows = rows[rows["time_s"].notna()]
+    return uncertainty.launch_samples(rows.to_dict("records"))
 
 
 def comm_values(ranks):
