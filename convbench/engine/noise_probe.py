@@ -15,7 +15,8 @@ from collections.abc import Mapping
 
 from convbench.core.host import cpu_frequency, cpu_ranges, load_average
 
-__all__ = ["load_average", "cpu_frequency", "busy_cpus", "machine_warning", "machine_before_sweep"]
+__all__ = ["load_average", "cpu_frequency", "busy_cpus", "machine_warning", "machine_before_sweep",
+           "Usage", "others_cores"]
 
 #: the 1-minute load average per core at or above which the machine counts as busy
 LOAD_PER_CORE = 0.5
@@ -95,3 +96,33 @@ def machine_before_sweep(cores: int, interval: float = INTERVAL_S) -> dict:
     return {"load": load, "cores": cores, **cpu_frequency(),
             "busy": cpu_ranges(c for c, b in busy.items() if b >= BUSY_CPU),
             "warning": machine_warning(load, cores, busy)}
+
+
+# ---- during a launch: the CPU other processes took ------------------------------------------------
+class Usage:
+    """A mark of this host's busy CPU time (/proc/stat, every CPU) and of the CPU time this
+    process's finished children used (os.times: mpiexec and every rank it waited for). Between
+    two marks around a launch, the busy time that was not the launch's is another process's:
+    :func:`others_cores`."""
+
+    def __init__(self) -> None:
+        ticks = _cpu_ticks()
+        self.busy_s = sum(b for b, _ in ticks.values()) / _HZ if ticks else math.nan
+        t = os.times()
+        self.children_s = t.children_user + t.children_system
+        self.self_s = t.user + t.system
+        self.at = time.monotonic()
+
+
+_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def others_cores(before: Usage, after: Usage) -> float:
+    """The cores' worth of CPU that processes other than this one and the launch used between
+    the two marks, on this host (NaN where /proc/stat is unreadable): 1.0 is one core kept
+    busy by something else the whole time. Ranks on other hosts are not seen (nor charged)."""
+    wall = after.at - before.at
+    if not (wall > 0) or math.isnan(before.busy_s) or math.isnan(after.busy_s):
+        return math.nan
+    mine = (after.children_s - before.children_s) + (after.self_s - before.self_s)
+    return max(0.0, (after.busy_s - before.busy_s - mine) / wall)

@@ -100,7 +100,7 @@ class LaunchOutcome:
 
 
 #: LaunchRow's fields that describe the machine around a launch
-_PROBE = ("started", "load_before", "load_after", "governor", "boost")
+_PROBE = ("started", "load_before", "load_after", "others_cores", "governor", "boost")
 
 
 def run(spec: PointSpec, slot: Slot, mpi: launch.Launcher, sweep_dir: Path, *, mode: str,

@@ -194,6 +194,7 @@ class Launches:
                 continue
             loads = [(o.probe.get("load_before", math.nan), o.probe.get("load_after", math.nan))
                      for o in self.by_p[p]]
+            others = [o.probe.get("others_cores", math.nan) for o in self.by_p[p]]
             rank_times: dict[int, dict[int, list[float]]] = {}
             for d in dicts:
                 if d["procs"] == p:
@@ -201,7 +202,7 @@ class Launches:
             import numpy as np
             flags = noise.point_flags(samples[p], {k: {r: np.asarray(v) for r, v in by.items()}
                                                     for k, by in rank_times.items()},
-                                      loads, host.core_count())
+                                      loads, host.core_count(), others)
             row["flags"] = "; ".join(flags)
         return rows, [r for o in everything for r in o.rank_rows], [o.launch_row() for o in everything]
 
@@ -266,13 +267,14 @@ def execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Path
         wl = plan.workload_at(s.procs)
         spec = point_spec(plan.measured, po, pl.threads, wl, s.procs, shared,
                           sample=not state.sampled(s.procs))
-        before = _probe()
+        before, usage = _probe(), noise_probe.Usage()
         o = pt.run(spec, s, mpi, sweep_dir, mode=plan.mode, oversubscribe=over,
                    hostfile=pl.hostfile, mpi_args=pl.mpi_args, timeout=po.timeout,
                    env=env, ppn=pl.ppn, bind=pl.bind)
+        others = noise_probe.others_cores(usage, noise_probe.Usage())
         after = _probe()
         o.probe.update(load_before=before["load"], load_after=after["load"],
-                       governor=before["governor"], boost=before["boost"])
+                       others_cores=others, governor=before["governor"], boost=before["boost"])
         state.add(o)
         record_hosts(manifest, s.procs, o.result.get("ranks", []))
         if o.result.get("mpi_library") and not manifest["mpi"].get("library"):

@@ -26,6 +26,10 @@ The flags of one point (:func:`point_flags`), each with the threshold it is rais
   is the median ratio of the slowest such rank.
 - ``load 2.7 on 2 cores during 2 launch(es)``: the 1-minute load average before or after a
   launch above the number of cores; the number is the highest such load.
+- ``other processes used up to 1.6 core(s) during 3 launch(es)``: during a launch, this host's
+  busy CPU time beyond what convbench and the launch's processes used (engine/noise_probe.py
+  ``others_cores``, launches.csv) reached :data:`OTHERS_CORES` cores' worth; unlike the load
+  average (a minute's mean) it sees a burst of a few seconds.
 """
 from __future__ import annotations
 
@@ -164,12 +168,14 @@ def _ms(seconds: float) -> str:
 
 def point_flags(launches: Mapping[int, np.ndarray],
                 rank_times: Mapping[int, Mapping[int, np.ndarray]] | None = None,
-                loads: Sequence[tuple[float, float]] = (), cores: int | None = None) -> list[str]:
+                loads: Sequence[tuple[float, float]] = (), cores: int | None = None,
+                others: Sequence[float] = ()) -> list[str]:
     """The noise flags of one point, in a stable order (see the module's doc).
 
     launches: round -> that launch's timed repeat times (max over ranks), in repeat order;
     rank_times: rank -> round -> that rank's compute_s per repeat; loads: (before, after) per
-    launch; cores: the machine's cores (no load flag without it)."""
+    launch; cores: the machine's cores (no load flag without it); others: per launch, the
+    cores' worth of CPU other processes used during it (launches.csv others_cores)."""
     flags = []
     pooled = _pooled(launches)
     if (c := cv(pooled)) > CV_MAX:
@@ -184,4 +190,12 @@ def point_flags(launches: Mapping[int, np.ndarray],
     if n_busy:
         flags.append(f"load {peak:.1f} on {cores} core{'s' if cores != 1 else ''} "
                      f"during {n_busy} launch(es)")
+    busy = [x for x in others if x is not None and math.isfinite(x) and x >= OTHERS_CORES]
+    if busy:
+        flags.append(f"other processes used up to {max(busy):.1f} core(s) during "
+                     f"{len(busy)} launch(es)")
     return flags
+
+
+#: cores' worth of CPU other processes may use during a launch before the point is flagged
+OTHERS_CORES = 0.25

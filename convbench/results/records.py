@@ -168,6 +168,7 @@ class LaunchRow(Record):
     time_max_s: float = NAN
     load_before: float = NAN    # 1-minute load average just before the launch
     load_after: float = NAN     # ... and just after it
+    others_cores: float = NAN   # cores' worth of CPU other processes used during it (this host)
     governor: str = ""          # the CPU frequency governor(s), where readable
     boost: str = ""             # turbo / boost on or off, where readable
     launch_s: float = NAN

@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 from convbench.engine import noise_probe
 
@@ -53,3 +54,19 @@ def expand(ranges: str) -> set[int]:
         lo, _, hi = part.partition("-")
         out.update(range(int(lo), int(hi or lo) + 1))
     return out
+
+
+def test_others_cores_sees_a_process_that_is_not_the_launch():
+    """Between two marks, a spinning process that is not this process's finished child counts
+    as another process's CPU; this process's own work does not."""
+    import subprocess
+    import sys
+    before = noise_probe.Usage()
+    spin = subprocess.Popen([sys.executable, "-c",
+                             "import time\nt = time.time() + 1.0\nwhile time.time() < t: pass"])
+    t = time.monotonic()
+    while time.monotonic() - t < 1.0:       # this process is busy too: that is ours
+        pass
+    others = noise_probe.others_cores(before, noise_probe.Usage())
+    spin.wait()
+    assert others >= 0.3, others            # the spinner, still running: not yet our child's time

@@ -195,3 +195,10 @@ def test_flags_come_in_a_stable_order_and_change_no_sample():
     assert [f.split()[0] for f in flags] == ["cv", "first", "2", "rank", "load"]
     assert all(";" not in f for f in flags)
     assert all(np.array_equal(before[k], launches[k]) for k in launches)
+
+
+def test_other_processes_during_launches_are_flagged_from_a_quarter_core():
+    quiet = {r: np.array([1.0, 1.01, 0.99]) for r in range(5)}
+    assert noise.point_flags(quiet, others=[0.0, 0.1, 0.2, float("nan")]) == []
+    got = noise.point_flags(quiet, others=[0.0, 1.62, 0.3, 0.1])
+    assert got == ["other processes used up to 1.6 core(s) during 2 launch(es)"]
