@@ -112,10 +112,12 @@ class LiveProgress:
                                  MofNCompleteColumn(), TimeElapsedColumn(), console=self.console,
                                  transient=True)
         self.task = None
+        self.planned = 1            # launches per point before the point's line is printed
 
     def sweep_started(self, plan, sweep_dir: Path, mpi, slots: int) -> None:
         c = self.console
         m, po = plan.measured, plan.policy
+        self.planned = po.launches
         c.print(f"[bold]convbench {plan.mode}[/bold]: {escape(visible(plan.describe()))}"
                 + f"; pass {m.pass_}, data {m.data}; {po.launches} launches of {po.warmup} warm-up + "
                 f"{po.repeats} repeats per point, order {po.order} (seed {po.order_seed})"
@@ -144,18 +146,18 @@ class LiveProgress:
                                                     f"batch {batch}{note}")
 
     def launch_finished(self, slot, launch_row: dict, row: dict) -> None:
-        """A line per launch: its own time, then the point's so far (pooled, with its
-        interval once there is one), and where the launch's wall time went."""
+        """A line per launch: its own time and where its wall time went; after a point's
+        planned launches (and after each extra one), the point as it stands: pooled, with its
+        interval once there is one."""
         self.progress.advance(self.task)
         head = f"  P={slot.procs} launch {slot.launch} (round {slot.round})"
         if launch_row["status"] != "ok":
             self.console.print(f"  [red]{head}: failed: {escape(visible(launch_row.get('reason', '')))}[/red]")
         else:
-            self.console.print(f"{head}: {launch_row['time_s']:.4f} s; point "
-                               f"{point_text(row)}")
-        line = stages_line(launch_row)
-        if line:
-            self.console.print(f"    [dim]{escape(line)}[/dim]")
+            line = stages_line(launch_row)
+            self.console.print(f"{head}: {launch_row['time_s']:.4f} s" + (f"; [dim]{escape(line)}[/dim]" if line else ""))
+        if slot.launch + 1 >= self.planned and row.get("status") == "ok":
+            self.console.print(f"  [bold]P={slot.procs}[/bold]: {point_text(row)}")
 
     def launches_kept(self, count: int) -> None:
         self.progress.advance(self.task, count)

@@ -33,20 +33,23 @@ def test_no_stage_line_without_a_wall_time_and_dashes_for_missing_stages():
     assert "data -" in live.stages_line(row(data_s=math.nan))
 
 
-def test_each_finished_launch_prints_its_time_the_point_so_far_and_its_stage_line():
+def test_each_launch_prints_its_time_and_stages_and_a_point_its_figures_once_launched():
     from convbench.engine.schedule import Slot
     out = io.StringIO()
-    progress = live.LiveProgress(Console(file=out, width=200))
+    progress = live.LiveProgress(Console(file=out, width=250))
     progress.task = progress.progress.add_task("x", total=2)
+    progress.planned = 3
     point = row(launches=3, time_lo_s=0.45, time_hi_s=0.55, speedup_lo=1.4, speedup_hi=1.6)
+    progress.launch_finished(Slot(2, 1, 1, 3), row(time_s=0.51), point)
+    assert "P=2:" not in out.getvalue()            # the point's line waits for its launches
     progress.launch_finished(Slot(2, 2, 2, 7), row(time_s=0.52), point)
     progress.launch_finished(Slot(2, 3, 3, 9), row(status="failed", reason="boom", wall_s=2.0),
                              row(status="failed"))
     text = out.getvalue()
-    assert ("P=2 launch 2 (round 2): 0.5200 s; point 0.5000 s [0.4500-0.5500], speedup "
-            "1.50 [1.40-1.60], 3 launch(es)") in text
+    assert "P=2 launch 2 (round 2): 0.5200 s; wall 4.00 s = launch 0.40 + data 1.00" in text
+    assert ("P=2: 0.5000 s [0.4500-0.5500], speedup 1.50 [1.40-1.60], 3 launch(es)") in text
+    assert text.count("P=2: ") == 1
     assert "P=2 launch 3 (round 3): failed: boom" in text
-    assert text.count("wall ") == 2 and "launch 0.40 + data 1.00" in text
 
 
 def test_a_point_without_an_interval_says_so_instead_of_a_number():
@@ -114,5 +117,5 @@ def test_names_and_reasons_reach_the_terminal_escaped():
                              point_row(flags="cv 14%\x1b[1m", stopped="budget", wall_s=nan))
     text = out.getvalue()
     assert "\x1b" not in text and "z\\x1b[31m" in text
-    assert "P=2 launch 4 (round 4): 0.1976 s; point 0.1976 s [0.1950-0.2010], speedup 1.90 " \
-        "[1.85-1.96], 5 launch(es); cv 14%\\x1b[1m" in text
+    assert "P=2 launch 4 (round 4): 0.1976 s" in text and "P=2: 0.1976 s [0.1950-0.2010], " \
+        "speedup 1.90 [1.85-1.96], 5 launch(es); cv 14%\\x1b[1m" in text
