@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import signal
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from convbench.core import host
 from convbench.core.errors import UsageError
-from convbench.core.numeric import rel_err
 from convbench.engine import environment
 from convbench.engine import resume as resuming
 from convbench.engine import launcher as launch
@@ -32,12 +26,10 @@ from convbench.engine.schedule import Slot
 from convbench.engine.checks import validate
 from convbench.engine.lock import SweepLock
 from convbench.engine.plan import Measured, Placement, Policy, SweepPlan
-from convbench.engine.rounds import (GRAD_RTOL, SweepResult, add_roofline, cross_check,  # noqa: F401
-                                     NullProgress, Progress, execute as _execute, point_spec,
-                                     record_hosts, _now)
-from convbench.reporting import stats
+from convbench.engine.launches import cross_check  # noqa: F401 (a public name)
+from convbench.engine.rounds import (SweepResult, NullProgress, Progress,  # noqa: F401
+                                     execute as _execute, _now)
 from convbench.results.store import MANIFEST, launch_dir, new_sweep_dir, point_dir
-from convbench.workload.spec import Workload
 
 __all__ = ["SweepPlan", "Measured", "Placement", "Policy", "validate", "run", "resume", "slots",
            "select", "SweepResult", "Progress", "NullProgress", "cross_check"]
