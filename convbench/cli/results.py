@@ -105,7 +105,7 @@ def model(
     """Fit Amdahl (strong) or Gustafson (weak) with communication = latency + bytes / bandwidth
     (fitted, or the measured network's), and predict time, speedup and efficiency at larger P,
     beside the fit's residuals; 95% intervals of the parameters and predictions by refitting on
-    bootstrap replicates of the launches (3 rounds at least); the notes say which network it
+    bootstrap replicates of the launches (5 rounds at least); the notes say which network it
     used."""
     from convbench.engine.plan import parse_procs
     from convbench.reporting import stats

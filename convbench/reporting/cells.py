@@ -47,7 +47,7 @@ def fmt_range(lo, hi, fmt=fmt_time) -> str:
 # ---- a figure and its interval -------------------------------------------------------------
 def short_note(note: str) -> str:
     """The brief form of a point's interval note, for a cell: its part before the first ':'
-    ('too few samples: 2 launches, 3 needed' -> 'too few samples')."""
+    ('too few samples: 2 launches, 5 needed' -> 'too few samples')."""
     return visible(note.split(":", 1)[0].strip()) or "no interval"
 
 

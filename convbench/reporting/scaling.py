@@ -25,7 +25,7 @@ points measure contention; fit_up_to keeps only P <= that):
 s is kept in [0, 1] (a fit outside is refitted at the bound, and said so). One P cannot give
 s: the model then assumes s = 0 (ideal) and says so. The intervals of the parameters and of
 every prediction come from refitting the model on bootstrap replicates of the sweep's launches
-(scaling_intervals.py; at least 3 rounds of launches). The fits themselves are in
+(scaling_intervals.py; at least 5 rounds of launches). The fits themselves are in
 scaling_fit.py, the table in scaling_table.py; this module builds the model of a sweep.
 """
 from __future__ import annotations
