@@ -133,7 +133,8 @@ def run(spec: PointSpec, slot: Slot, mpi: launch.Launcher, sweep_dir: Path, *, m
         tail = outcome.log_tail or launch.tail(log_path)    # mpiexec may exit 0 and say why
         reason += f"; {hosts.clue(tail)}{explain(tail)} (log: {log_path})"
     return collect(spec, result, slot, mode=mode, oversubscribed=oversubscribe,
-                   started_at=outcome.started_at, ended_at=ended_at, failure=reason)
+                   started_at=outcome.started_at, ended_at=ended_at, failure=reason,
+                   where=d)
 
 
 _NOISE = re.compile(r"^[=\s]*$|^=|FAQ page|typically refers|YOU CAN IGNORE|^-+$|^\$ ")
@@ -161,11 +162,33 @@ def explain(tail: list[str]) -> str:
     return line[:300]
 
 
+def read_repeats(path: Path, procs: int, repeats: int) -> list[list[records.StepTimes]]:
+    """The repeats rank 0 streamed (RankResult.repeats_file): per rank, its StepTimes in
+    repeat order. Read line by line and bounded by what the spec asked for; a file with
+    another count or shape raises RecordError."""
+    per_rank: list[list[records.StepTimes]] = [[] for _ in range(procs)]
+    n = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if n == repeats:
+                raise records.RecordError(f"{path.name} holds more than the {repeats} repeats asked for")
+            row = json.loads(line)
+            if not isinstance(row, list) or len(row) != procs:
+                raise records.RecordError(f"{path.name}, line {n + 1}: not one entry per rank")
+            for r, t in enumerate(row):
+                per_rank[r].append(records.StepTimes.from_json(t, f"{path.name}, line {n + 1}"))
+            n += 1
+    if n != repeats:
+        raise records.RecordError(f"{path.name} holds {n} of the {repeats} repeats")
+    return per_rank
+
+
 def collect(spec: PointSpec, result: dict, slot: Slot, *, mode: str, oversubscribed: bool,
             started_at: float, ended_at: float = math.nan,
-            failure: str = "") -> LaunchOutcome:
+            failure: str = "", where: Path | None = None) -> LaunchOutcome:
     """Rows from rank 0's result (or a failed row where there is none). started_at and
-    ended_at: time.time() when mpiexec was started and when it had exited."""
+    ended_at: time.time() when mpiexec was started and when it had exited; where: the
+    launch's directory (the streamed repeats' file is there)."""
     sampled = spec.verify and spec.verify_samples > 0
     wl = spec.workload
     row = PointRow(
@@ -177,7 +200,14 @@ def collect(spec: PointSpec, result: dict, slot: Slot, *, mode: str, oversubscri
     if not failure and result:
         try:
             res = RankResult.from_json(result, "rank 0's result")
-        except records.RecordError as e:
+            if res.repeats_file:
+                if where is None or Path(res.repeats_file).name != res.repeats_file:
+                    raise records.RecordError("rank 0's result names no repeats file beside it")
+                streamed = read_repeats(Path(where) / res.repeats_file, spec.procs, spec.repeats)
+                for r in res.ranks:
+                    r.repeats = streamed[r.rank]
+        except (records.RecordError, OSError, ValueError, IndexError) as e:
+            res = None
             row.reason = f"{e} (written by another convbench version?)"
     probe = {"started": started_at}
     if res is None:

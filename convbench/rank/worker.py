@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from convbench.core.fsio import atomic_write
 from convbench.core.host import affinity
@@ -49,6 +50,22 @@ def _status_mb(key: str) -> float:
     return kb / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
 
 
+def repeats_path(out_path: str) -> str:
+    """Where rank 0 streams the repeats' times, beside OUT: one JSON line per repeat, a
+    StepTimes per rank (RankResult.repeats_file names it)."""
+    return str(Path(out_path).with_name(Path(out_path).name + ".repeats.jsonl"))
+
+
+class _Nothing:
+    """A context with no file (the ranks but 0 write no repeats)."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
 def run(spec: PointSpec, out_path: str) -> None:
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
@@ -72,7 +89,13 @@ def run(spec: PointSpec, out_path: str) -> None:
         point.step()
     t2 = time.perf_counter()
     point.skip = faults.maybe_fault(rank, size, "compute") or skip
-    repeats = [point.step() for _ in range(spec.repeats)]
+    stream = repeats_path(out_path) if rank == 0 else None
+    with open(stream, "w", encoding="utf-8") if stream else _Nothing() as f:
+        for _ in range(spec.repeats):
+            times = comm.gather(point.step(), root=0)   # untimed: the step's clock has stopped
+            if f:                   # one line per repeat, written as it ends: nothing is held
+                f.write(records.dumps([t.to_json() for t in times], indent=None) + "\n")
+                f.flush()
     t3 = time.perf_counter()
     # the peak of the measured run: read before verification's float64 copies can raise it
     rss_peak = _status_mb("VmHWM")
@@ -80,7 +103,7 @@ def run(spec: PointSpec, out_path: str) -> None:
 
     mine = RankReport(rank=rank, host=MPI.Get_processor_name(), **point.extent(),
                       rss_base_mb=rss_base, rss_peak_mb=rss_peak, setup_s=setup_s,
-                      repeats=repeats, affinity=affinity())
+                      repeats=[], affinity=affinity())
     ranks = comm.gather(mine, root=0)
     if rank != 0:
         return
@@ -95,7 +118,7 @@ def run(spec: PointSpec, out_path: str) -> None:
         verified=not errors and spec.verify, verify_errors=errors,
         idle_ranks=[r.rank for r in ranks if r.images == 0], ranks=ranks, **check,
         data_s=t1 - t0, warmup_s=t2 - t1, repeats_s=t3 - t2, verify_s=t4 - t3,
-        done_at=time.time())
+        done_at=time.time(), repeats_file=Path(stream).name)
     atomic_write(out_path, records.dumps(result.to_json(), indent=None))
 
 

@@ -120,6 +120,9 @@ class RankResult(Record):
     repeats_s: float = NAN      # the timed repeats, barriers between them included
     verify_s: float = NAN       # verification and the gather of the ranks' reports
     done_at: float = NAN        # time.time() on rank 0 just before it writes OUT
+    #: the repeats' times, streamed by rank 0 as they end (one JSON line per repeat: a
+    #: StepTimes per rank) into this file beside OUT; '' where they are in ranks[].repeats
+    repeats_file: str = ""
 
 
 # ---- the two tables ----------------------------------------------------------------------------

@@ -156,3 +156,38 @@ def test_a_sweep_written_before_launches_resumes_keeping_its_points(tmp_path):
     assert m["sessions"][-1]["points_run"] == [2]
     rows = read_csv(d / "summary.csv")
     assert [(r["procs"], r["launches"], r["status"]) for r in rows] == [("1", "1", "ok"), ("2", "1", "ok")]
+
+
+@pytest.mark.mpi
+def test_rank_0_streams_each_repeat_to_disk_and_holds_none(tmp_path):
+    """The ranks keep no repeat rows: rank 0 writes one line per repeat as it ends (a StepTimes
+    per rank), result.json holds none, and ranks.csv has them all."""
+    res = run_sweep(tmp_path, procs=(2,), launches=1, repeats=4, warmup=1)
+    assert not res.failed, res.rows
+    ld = res.path / "points" / "p0002" / "l000"
+    result = json.loads((ld / "result.json").read_text())
+    assert [r["repeats"] for r in result["ranks"]] == [[], []]
+    lines = (ld / result["repeats_file"]).read_text().splitlines()
+    assert len(lines) == 4 and all(len(json.loads(x)) == 2 for x in lines)
+    assert len(read_csv(res.path / "ranks.csv")) == 4 * 2
+
+
+def test_a_damaged_repeats_file_fails_the_launch_with_its_reason(tmp_path):
+    from convbench.engine import point
+    from convbench.results.records import PointSpec
+    spec = PointSpec(workload=TINY, procs=2, pass_="forward", repeats=2)
+    good = json.dumps([{"time_s": 1.0, "comm_s": 0.0}, {"time_s": 1.1, "comm_s": 0.0}])
+    (tmp_path / "r.jsonl").write_text(good + "\n" + json.dumps([{"time_s": 1.0, "comm_s": 0.0}]) + "\n")
+    with pytest.raises(Exception, match="line 2: not one entry per rank"):
+        point.read_repeats(tmp_path / "r.jsonl", 2, 2)
+    (tmp_path / "r.jsonl").write_text((good + "\n") * 3)
+    with pytest.raises(Exception, match="more than the 2 repeats"):
+        point.read_repeats(tmp_path / "r.jsonl", 2, 2)
+    (tmp_path / "r.jsonl").write_text(good + "\n")
+    with pytest.raises(Exception, match="holds 1 of the 2 repeats"):
+        point.read_repeats(tmp_path / "r.jsonl", 2, 2)
+    assert [len(r) for r in point.read_repeats(tmp_path / "r.jsonl", 2, 1)] == [1, 1]
+    # a result naming a file outside its launch directory is refused, not followed
+    o = point.collect(spec, {"bogus": 1}, Slot(2, 0, 0, 0), mode="strong", oversubscribed=False,
+                      started_at=0.0, where=tmp_path)
+    assert not o.ok and o.row["reason"]
