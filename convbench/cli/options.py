@@ -41,7 +41,7 @@ class SweepOptions:
     data: Annotated[Optional[str], typer.Option(help=f"scatter: rank 0 holds the batch and Scatterv/Gatherv it (the original experiment); local: each rank makes its own shard. [default: {Measured.data}; local with --decomp spatial]", show_default=False)] = None
     repeats: Annotated[int, typer.Option(help="Timed repeats per launch; a point's time is the median of every repeat of its launches.")] = Policy.repeats
     warmup: Annotated[int, typer.Option(help="Untimed warm-up repeats at the start of every launch.")] = Policy.warmup
-    launches: Annotated[int, typer.Option(help="Launches per point (each its own mpiexec, warm-up and repeats): the intervals come from the spread between launches; 3 at least for an interval.")] = Policy.launches
+    launches: Annotated[int, typer.Option(help="Launches per point (each its own mpiexec, warm-up and repeats): the intervals come from the spread between launches; an interval needs 5.")] = Policy.launches
     order: Annotated[str, typer.Option(help="rounds: every P once per round, in a seeded random order (a slow spell hits all P alike); random: all launches shuffled; sequential: all launches of a P, then the next.")] = Policy.order
     order_seed: Annotated[Optional[int], typer.Option(help="Seed of the launch order (default: drawn, and recorded in the manifest).")] = Policy.order_seed
     target_ci: Annotated[Optional[float], typer.Option(help="Percent: after --launches rounds, more rounds for the P whose 95% interval (speedup; the base point's time) is wider than this share of its value, up to --max-launches and --budget.")] = Policy.target_ci
