@@ -24,6 +24,7 @@ from rich.console import Console
 
 from convbench import kernel
 from convbench.kernel import bench as kernelbench
+from convbench.reporting import kernel_table
 from convbench.core.errors import ConvbenchError
 
 
@@ -88,13 +89,13 @@ def main(argv=None) -> int:
     console = Console()
     if console.width < 150:  # a pipe or a narrow terminal: don't squeeze the numbers
         console = Console(width=150)
-    console.print(kernelbench.table(rows, title))
+    console.print(kernel_table.table(rows, title))
     if args.csv:
-        kernelbench.to_csv(rows, args.csv)
+        kernel_table.to_csv(rows, args.csv)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"build": info, "roofline": {k: v for k, v in roof.items()},
-                       "results": [kernelbench.as_dict(r) for r in rows]}, f, indent=2,
+                       "results": [kernel_table.as_dict(r) for r in rows]}, f, indent=2,
                       default=str)
     return 0
 

@@ -36,7 +36,7 @@ def kernels(
     pass_: Annotated[str, typer.Option("--pass", help="forward | backward (dx, dw, db) | forward,backward.")] = "forward",
     threads: Annotated[str, typer.Option(help="Threads of the C kernel (and torch), e.g. 1 or 1,2.")] = "1",
     compare: Annotated[str, typer.Option(help="Implementations beside convbench: naive (textbook C loops), numpy (convbench.kernel.reference), torch (when importable), stream (the memory floor: the pass's input read and output written once, no convolution); comma-separated, '' for none.")] = "naive,torch,stream",
-    repeats: Annotated[int, typer.Option(help="Timed repeats, interleaved across implementations (a ratio's 95% interval needs 3; more repeats, narrower intervals).")] = 5,
+    repeats: Annotated[int, typer.Option(help="Timed repeats, interleaved across implementations (a ratio's 95% interval needs 5; more repeats, narrower intervals).")] = 5,
     budget: Annotated[float, typer.Option(help="Seconds of timed runs after which a slow implementation sits out the remaining repeats.")] = 30.0,
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the results to this CSV file.")] = None,
     roofline: Annotated[str, typer.Option(help="run: measure the peak (one-thread float32 matmul) and the bandwidth (c = a + b) in this run, just before the kernels; cached: use 'convbench machine''s cached measurement.")] = "run",
@@ -44,9 +44,10 @@ def kernels(
     """Kernel microbenchmark: time (median, min-max), GFLOP/s, GB/s, the fraction of this
     machine's roofline bound, the time against convbench's and the speedup over 1 thread, for
     convbench's kernel and the others, measured in one run; each ratio with its 95% interval
-    from the interleaved repeats (3 at least)."""
+    from the interleaved repeats (5 at least)."""
     from rich.console import Console
     from convbench.kernel import bench
+    from convbench.reporting import kernel_table
     bench.plan(shape, pass_, threads, compare, repeats, budget)  # validate, measure nothing
     if roofline not in ("run", "cached"):
         raise UsageError(f"--roofline must be run or cached, got {roofline!r}")
@@ -56,11 +57,11 @@ def kernels(
         rows, notes = bench.benchmark(shape, pass_, threads, compare, repeats, budget,
                                             roof, progress=status.update)
     wide = out_console if out_console.is_terminal else Console(width=200, emoji=False)
-    wide.print(bench.table(rows, bench.roofline_title(roof)))   # piped: every ratio on one line
+    wide.print(kernel_table.table(rows, bench.roofline_title(roof)))  # piped: a ratio a line
     for note in notes:
         warn(note)
     if csv:
-        out_console.print(f"csv: {bench.to_csv(rows, csv)}", markup=False, highlight=False)
+        out_console.print(f"csv: {kernel_table.to_csv(rows, csv)}", markup=False, highlight=False)
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """Kernel microbenchmark: convbench's C kernel beside other implementations, in one run.
 
 Pure functions the CLI (``convbench kernels``) and ``benchmarks/kernel_bench.py`` call, all
-importable from here:
+importable from here (they plan and measure; the ratios' 95% intervals and the exporters, CSV
+and table, are a layer up: reporting/kernel_ratios.py and reporting/kernel_table.py):
 
 - bench_plan.py, :func:`parse_shape` and :func:`plan`: a preset name (``fat`` = batch 8 of the
   fat workload, ``light``, ``resnet``, any other preset) or a benchdnn-style descriptor
@@ -9,8 +10,6 @@ importable from here:
   and the roofline bound come from convbench.workload.cost); everything validated first.
 - bench_run.py, :func:`run`: every implementation measured on the same data with interleaved
   repeats; returns :class:`Result` rows (plain data).
-- bench_table.py, :func:`to_csv`, :func:`read_csv`, :func:`table`: the exporters (they only
-  format).
 - here: :func:`benchmark` (every shape and pass of a plan) and the roofline it is set against.
 
 Implementations: ``convbench`` (always; the C kernel with ``threads``), ``naive`` (the textbook
@@ -28,11 +27,10 @@ from convbench.core.errors import UsageError
 from convbench.kernel.bench_plan import (FAT_BATCH, IMPLS, PASSES, describe, parse_compare,
                                          parse_shape, parse_threads, plan, torch_available)
 from convbench.kernel.bench_run import Result, run
-from convbench.kernel.bench_table import CSV_FIELDS, as_dict, read_csv, table, to_csv
 
 __all__ = ["IMPLS", "PASSES", "FAT_BATCH", "parse_shape", "parse_compare", "parse_threads",
-           "Result", "run", "to_csv", "read_csv", "table", "CSV_FIELDS", "as_dict", "plan",
-           "benchmark", "describe", "roofline", "roofline_title", "torch_available"]
+           "Result", "run", "plan", "benchmark", "describe", "roofline", "roofline_title",
+           "torch_available"]
 
 
 def benchmark(shapes: str, passes: str = "forward", threads: str = "1",

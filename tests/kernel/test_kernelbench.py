@@ -7,9 +7,9 @@ import math
 import pytest
 
 from convbench.kernel import bench as kb
-from convbench.kernel import bench_ratios
 from convbench.kernel import roofline as machine
 from convbench.core.errors import UsageError
+from convbench.reporting import kernel_table
 from convbench.workload import cost
 
 from conftest import assert_clean_error, invoke, run_cli
@@ -110,7 +110,7 @@ def test_run_rows(pass_):
     # without a roofline the bound columns are nan, and the table still renders
     rows = kb.run(wl, pass_, impls=(), threads=(1,), repeats=1)
     assert len(rows) == 1 and math.isnan(rows[0].bound_s)
-    assert kb.table(rows, "t").row_count == 1
+    assert kernel_table.table(rows, "t").row_count == 1
 
 
 def test_budget_cuts_repeats():
@@ -123,8 +123,8 @@ def test_csv_round_trip(tmp_path):
     wl = kb.parse_shape("mb1ic2ih9oc3kh2")
     rows = kb.run(wl, "backward", impls=("naive",), threads=(1,), repeats=2,
                   roof={**FAKE_ROOF, "cpu_model": "x"})
-    path = kb.to_csv(rows, tmp_path / "k.csv")
-    back = kb.read_csv(path)
+    path = kernel_table.to_csv(rows, tmp_path / "k.csv")
+    back = kernel_table.read_csv(path)
     assert len(back) == len(rows)
     for a, b in zip(rows, back):
         assert (a.impl, a.threads, a.pass_, a.repeats, a.descriptor) == \
@@ -132,7 +132,7 @@ def test_csv_round_trip(tmp_path):
         assert math.isclose(a.median_s, b.median_s, rel_tol=1e-3, abs_tol=1e-7)
         assert math.isclose(a.roofline, b.roofline, rel_tol=1e-3, abs_tol=1e-4)
     with pytest.raises(UsageError, match="cannot write --csv"):
-        kb.to_csv(rows, tmp_path / "no" / "such" / "dir.csv")
+        kernel_table.to_csv(rows, tmp_path / "no" / "such" / "dir.csv")
 
 
 def test_cli_kernels(cache, tmp_path):
@@ -145,7 +145,7 @@ def test_cli_kernels(cache, tmp_path):
     assert "convbench" in proc.stdout and "naive" in proc.stdout and "of bound" in proc.stdout
     assert "vs 1 thr" in proc.stdout and "(too few pairs)" in proc.stdout     # 2 repeats
     assert "peak 50.0 GFLOP/s" in proc.stdout
-    rows = kb.read_csv(out)
+    rows = kernel_table.read_csv(out)
     assert {(r.shape, r.pass_) for r in rows} == {
         (s, p) for s in ("mb2ic2ih12oc3kh3", "mb1ic8ih6oc9kh3ph1")
         for p in ("forward", "backward")}
@@ -164,7 +164,7 @@ def test_cli_kernels_default_compare_has_the_stream_floor(cache, tmp_path):
                    "cached", env={"XDG_CACHE_HOME": str(cache)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "stream" in proc.stdout and "memory floor" in " ".join(proc.stdout.split())
-    rows = kb.read_csv(out)
+    rows = kernel_table.read_csv(out)
     assert {(r.pass_, r.threads) for r in rows if r.impl == "stream"} == {
         (p, t) for p in ("forward", "backward") for t in (1, 2)}
     assert all(math.isnan(r.rel_err) for r in rows if r.impl == "stream")
@@ -219,73 +219,14 @@ def test_cli_kernels_measures_the_roofline_in_the_same_run(cache):
     assert "peak 50.0 GFLOP/s" not in proc.stdout
 
 
-# ---- the ratios and their 95% intervals -------------------------------------------------------
-def test_every_ratio_has_its_interval_from_a_real_run():
-    """A tiny real run: the fraction of the bound, the time against convbench and the speedup
-    over one thread, each a ratio of medians inside its 95% interval."""
-    wl = kb.parse_shape("mb2ic3ih40oc4kh3ph1")
-    rows = kb.run(wl, "forward", impls=("naive", "stream"), threads=(1, 2), repeats=5,
-                  roof={**FAKE_ROOF, "cpu_model": "x"}, shape_name="tiny")
-    by = {(r.impl, r.threads): r for r in rows}
-    got = dict(zip([(r.impl, r.threads) for r in rows], bench_ratios.ratios(rows)))
-    for key, rr in got.items():
-        r = by[key]
-        assert rr.of_bound.ok and rr.of_bound.pairs == 5
-        assert rr.of_bound.lo <= r.roofline <= rr.of_bound.hi
-        assert rr.of_bound.value == pytest.approx(r.roofline)
-    naive = got[("naive", 1)].vs_convbench
-    assert naive.ok and naive.value == pytest.approx(by[("naive", 1)].median_s
-                                                     / by[("convbench", 1)].median_s)
-    assert naive.lo <= naive.value <= naive.hi and naive.value > 1      # the textbook loops
-    two = got[("convbench", 2)].vs_one_thread
-    assert two.ok and two.value == pytest.approx(by[("convbench", 1)].median_s
-                                                 / by[("convbench", 2)].median_s)
-    assert got[("convbench", 1)].vs_convbench.value == 1.0
-    assert math.isnan(got[("convbench", 1)].vs_one_thread.value)        # nothing to compare
-    assert bench_ratios.ratios(rows) == list(got.values())              # seeded
-    text = " ".join(str(c) for col in kb.table(rows).columns for c in col._cells)
-    assert f"{naive.value:.2f}x\n[{naive.lo:.2f}, {naive.hi:.2f}]" in text
+def test_cli_kernels_default_repeats_give_an_interval():
+    """The default --repeats is the fewest a ratio's interval needs (uncertainty.MIN_LAUNCHES),
+    and the help says so."""
+    import inspect
 
-
-def test_the_repeats_are_paired_by_position():
-    """Interleaved repeats share the machine's moment: B = 1.2 A in every round while the
-    machine drifts 2x. Paired, the interval is [1.2, 1.2]; the medians alone would not say."""
-    drift = [1.0, 1.5, 2.0, 1.2, 1.8, 1.1]
-    r = bench_ratios.ratio(drift, [1.2 * d for d in drift])
-    assert r.ok and r.pairs == 6
-    assert (r.lo, r.value, r.hi) == pytest.approx((1.2, 1.2, 1.2))
-    shifted = bench_ratios.ratio(drift, [1.2 * d for d in drift[1:] + drift[:1]])
-    assert shifted.hi - shifted.lo > 0.3                 # out of step: the drift is noise
-    uneven = bench_ratios.ratio(drift, [1.0, 2.0, 3.0])  # a row cut short by the budget
-    assert uneven.pairs == 3
-
-
-def test_too_few_repeats_say_so():
-    wl = kb.parse_shape("mb1ic2ih16oc2kh3")
-    rows = kb.run(wl, "forward", impls=("naive",), threads=(1, 2), repeats=2,
-                  roof={**FAKE_ROOF, "cpu_model": "x"})
-    rr = bench_ratios.ratios(rows)
-    assert all(not x.of_bound.ok for x in rr)
-    assert rr[0].of_bound.note == "too few repeats for an interval: 2, 3 needed"
-    assert rr[1].vs_one_thread.note == "too few pairs for an interval: 2, 3 needed"
-    cells = [c for col in kb.table(rows).columns for c in col._cells]
-    assert any(c.endswith("\n(too few repeats)") for c in cells)
-    assert any(c.endswith("x\n(too few pairs)") for c in cells)
-
-
-def test_the_csv_keeps_the_repeats_and_the_intervals(tmp_path):
-    wl = kb.parse_shape("mb1ic2ih16oc2kh3")
-    rows = kb.run(wl, "forward", impls=("naive",), threads=(1,), repeats=4,
-                  roof={**FAKE_ROOF, "cpu_model": "x"})
-    path = kb.to_csv(rows, tmp_path / "k.csv")
-    import csv
-    written = list(csv.DictReader(open(path)))
-    rr = bench_ratios.ratios(rows)
-    assert float(written[1]["vs_convbench_lo"]) == pytest.approx(rr[1].vs_convbench.lo, abs=1e-4)
-    assert float(written[0]["roofline_hi"]) == pytest.approx(rr[0].of_bound.hi, abs=1e-4)
-    assert written[0]["vs_1thread"] == "" and written[0]["ci_note"] == ""
-    back = kb.read_csv(path)
-    for a, b in zip(rows, back):
-        assert b.times_s == pytest.approx(a.times_s, rel=1e-5)
-    assert bench_ratios.ratios(back)[1].vs_convbench.lo == pytest.approx(
-        rr[1].vs_convbench.lo, rel=1e-3)
+    from convbench.cli.tools import kernels
+    from convbench.reporting import uncertainty
+    assert inspect.signature(kernels).parameters["repeats"].default == uncertainty.MIN_LAUNCHES
+    proc = invoke("kernels", "--help")
+    assert proc.returncode == 0
+    assert f"interval needs {uncertainty.MIN_LAUNCHES};" in " ".join(proc.stdout.split())

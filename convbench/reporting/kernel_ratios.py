@@ -9,20 +9,29 @@
 The repeats are interleaved (a round times every implementation once, in the same order), so
 two rows' repeats are paired by position (the first min(n, m)): a slow moment of the machine
 slows both sides of a pair. The interval of a ratio of medians is scipy.stats.bootstrap's
-(paired=True, percentile, seeded). Fewer than MIN_PAIRS pairs (or repeats): no interval, and
-the note says so. scipy is imported only when an interval is computed (the ranks import
-convbench.kernel, never this module).
+(paired=True, percentile, seeded), by the sweep's rules (reporting/uncertainty.py, defined
+there once): its CONFIDENCE, expanded for n pairs (or repeats) with ``uncertainty.level(n)``
+(Hesterberg's expanded percentile: a plain percentile bootstrap of 5 units is too narrow), its
+resamples and seed, and no interval under ``uncertainty.MIN_LAUNCHES`` pairs (or repeats): the
+note says so. At 5 pairs the interval spans about the smallest to the largest pair's ratio
+(it covers the true ratio about 1 - 2 / 2^5 = 94% of the time whatever the level); the expanded
+level matters from about 8 pairs on. tests/reporting/test_kernel_ratios.py measures the
+coverage at 5 pairs.
 """
 from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from dataclasses import dataclass
 
-CONFIDENCE = 0.95
-MIN_PAIRS = 3
-RESAMPLES = 4999
-SEED = 13
+import numpy as np
+from scipy import stats as sps
+
+from convbench.reporting import uncertainty
+
+CONFIDENCE = uncertainty.CONFIDENCE
+MIN_PAIRS = uncertainty.MIN_LAUNCHES
 NAN = math.nan
 
 
@@ -35,7 +44,7 @@ class Ratio:
     hi: float = NAN
     pairs: int = 0
     note: str = ""           # '' or why there is no interval ("too few pairs for an
-                             # interval: 2, 3 needed")
+                             # interval: 3, 5 needed")
 
     @property
     def ok(self) -> bool:
@@ -59,19 +68,22 @@ def _too_few(value: float, n: int, what: str) -> Ratio:
 
 
 def _interval(data: tuple, statistic, value: float, n: int) -> Ratio:
-    import numpy as np
-    from scipy import stats as sps
-    with np.errstate(all="ignore"):
-        res = sps.bootstrap(data, statistic, n_resamples=RESAMPLES, vectorized=True,
-                            paired=True, confidence_level=CONFIDENCE, method="percentile",
-                            rng=np.random.default_rng(SEED))
-    ci = res.confidence_interval
-    return Ratio(value, float(ci.low), float(ci.high), n)
+    """scipy.stats.bootstrap of n pairs (or repeats) at uncertainty.level(n). A degenerate
+    bootstrap distribution (every resample the same) gives lo = hi = value."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")     # a degenerate distribution warns and gives NaN
+        res = sps.bootstrap(data, statistic, n_resamples=uncertainty.N_RESAMPLES,
+                            vectorized=True, paired=True, confidence_level=uncertainty.level(n),
+                            method=uncertainty.METHOD,
+                            random_state=np.random.default_rng(uncertainty.SEED))
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(lo) and math.isfinite(hi)) and np.ptp(res.bootstrap_distribution) == 0:
+        lo = hi = value
+    return Ratio(value, lo, hi, n)
 
 
 def ratio(a, b) -> Ratio:
     """median(b) / median(a) of two rows' repeats, paired by position, with its interval."""
-    import numpy as np
     n = min(len(a), len(b))
     if n == 0:
         return Ratio()
@@ -85,7 +97,6 @@ def ratio(a, b) -> Ratio:
 
 def of_bound(times, bound_s: float) -> Ratio:
     """bound / median(times) with its interval (the bootstrap of the median over the repeats)."""
-    import numpy as np
     if not times or not math.isfinite(bound_s):
         return Ratio()
     value = bound_s / statistics.median(times)

@@ -1,5 +1,6 @@
-"""The exporters of ``convbench kernels``' rows: CSV (written and read back) and the rich
-table. They only format: the ratios and their 95% intervals come from bench_ratios.py.
+"""The exporters of ``convbench kernels``' rows (kernel/bench.py measures them): CSV (written
+and read back) and the rich table. They only format: the ratios and their 95% intervals come
+from kernel_ratios.py.
 """
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import math
 from pathlib import Path
 
 from convbench.core.errors import UsageError
-from convbench.kernel.bench_ratios import Ratio, RowRatios, ratios
 from convbench.kernel.bench_run import Result
+from convbench.reporting.kernel_ratios import Ratio, RowRatios, ratios
 
 CSV_FIELDS = ["shape", "descriptor", "pass", "impl", "threads", "method", "repeats",
               "median_ms", "min_ms", "max_ms", "gflops", "gbs", "bound_ms", "roofline",
@@ -21,7 +22,7 @@ CSV_FIELDS = ["shape", "descriptor", "pass", "impl", "threads", "method", "repea
 # ---- exporters ---------------------------------------------------------------------------------
 
 def as_dict(r: Result, rr: RowRatios | None = None) -> dict:
-    """A row as the CSV writes it (strings); rr: its ratios (bench_ratios.ratios), for their
+    """A row as the CSV writes it (strings); rr: its ratios (kernel_ratios.ratios), for their
     intervals (without: those columns are empty)."""
     d = {"shape": r.shape, "descriptor": r.descriptor, "pass": r.pass_, "impl": r.impl,
          "threads": r.threads, "method": r.method, "repeats": r.repeats,
