@@ -76,6 +76,11 @@ def test_every_repeat_has_its_start_time_and_cpu_and_every_rank_its_affinity(tmp
                    timeout=MPI_TIMEOUT, capture_output=True)
     after = time.time()
     result = RankResult.from_json(json.loads(out_path.read_text()))
+    # the repeats are streamed beside OUT (engine.point.read_repeats reads them back)
+    from convbench.engine.point import read_repeats
+    streamed = read_repeats(tmp_path / result.repeats_file, procs, 3)
+    for r in result.ranks:
+        r.repeats = streamed[r.rank]
     allowed = set(range(os.cpu_count() or 1))
     assert sorted(r.rank for r in result.ranks) == list(range(procs))
     for r in result.ranks:
