@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 
-from convbench.core import host
 from convbench.core.numeric import rel_err
 from convbench.engine import aggregate, point as pt
 from convbench.reporting import noise, stats, uncertainty
@@ -86,8 +85,6 @@ class Launches:
             p = row["procs"]
             if row["status"] != "ok" or p not in samples:
                 continue
-            loads = [(o.probe.get("load_before", math.nan), o.probe.get("load_after", math.nan))
-                     for o in self.by_p[p]]
             others = [o.probe.get("others_cores", math.nan) for o in self.by_p[p]]
             rank_times: dict[int, dict[int, list[float]]] = {}
             for d in dicts:
@@ -95,7 +92,7 @@ class Launches:
                     rank_times.setdefault(d["rank"], {}).setdefault(d["round"], []).append(d["compute_s"])
             flags = noise.point_flags(samples[p], {k: {r: np.asarray(v) for r, v in by.items()}
                                                     for k, by in rank_times.items()},
-                                      loads, host.core_count(), others)
+                                      others)
             row["flags"] = "; ".join(flags)
         return rows, [r for o in everything for r in o.rank_rows], [o.launch_row() for o in everything]
 

@@ -95,9 +95,13 @@ def point_text(row: dict) -> str:
     [1.10-1.20], 3 launch(es)', or why it has no interval yet, and its noise flags."""
     if row.get("status") != "ok":
         return "failed"
-    none = "" if row.get("launches", 0) >= 3 or not row.get("ci_note") else " (no interval yet)"
-    text = (f"{row['time_s']:.4f} s{_ci(row, 'time_s', '.4f')}, speedup "
-            f"{_num(row.get('speedup'), '.2f')}{_ci(row, 'speedup', '.2f')}{none}, "
+    def shown(value: str, spec: str) -> str:
+        ci = _ci(row, value, spec)
+        v = row.get(value)
+        missing = not ci and v is not None and not (isinstance(v, float) and math.isnan(v))
+        return ci or (" (no interval yet)" if missing and row.get("ci_note") else "")
+    text = (f"{row['time_s']:.4f} s{shown('time_s', '.4f')}, speedup "
+            f"{_num(row.get('speedup'), '.2f')}{shown('speedup', '.2f')}, "
             f"{row.get('launches', 0)} launch(es)")
     flags = stats.as_text(row.get("flags"))
     return text + escape(f"; {visible(flags)}" if flags else "")

@@ -24,12 +24,12 @@ The flags of one point (:func:`point_flags`), each with the threshold it is rais
   over the repeats against the median rank's (the lower median of the ranks that computed);
   a rank more than :data:`RANK_RATIO` x slower in more than half of the launches. The number
   is the median ratio of the slowest such rank.
-- ``load 2.7 on 2 cores during 2 launch(es)``: the 1-minute load average before or after a
-  launch above the number of cores; the number is the highest such load.
 - ``other processes used up to 1.6 core(s) during 3 launch(es)``: during a launch, this host's
   busy CPU time beyond what convbench and the launch's processes used (engine/noise_probe.py
-  ``others_cores``, launches.csv) reached :data:`OTHERS_CORES` cores' worth; unlike the load
-  average (a minute's mean) it sees a burst of a few seconds.
+  ``others_cores``, launches.csv) reached :data:`OTHERS_CORES` cores' worth. The 1-minute load
+  average before and after each launch is recorded (launches.csv) but raises no flag: it counts
+  the sweep's own ranks (an oversubscribed point leaves a load of 3 on 2 cores for a minute)
+  and misses a burst of a few seconds.
 """
 from __future__ import annotations
 
@@ -153,28 +153,17 @@ def unequal_rank(rank_times: Mapping[int, Mapping[int, np.ndarray]]) -> tuple[in
     return rank, slow[rank]
 
 
-def busy_launches(loads: Sequence[tuple[float, float]], cores: int | None) -> tuple[int, float]:
-    """(launches whose load before or after was above ``cores``, the highest such load)."""
-    if not cores or cores < 1:
-        return 0, math.nan
-    over = [max(v for v in pair if math.isfinite(v)) for pair in loads
-            if any(math.isfinite(v) and v > cores for v in pair)]
-    return len(over), (max(over) if over else math.nan)
-
-
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3g}"
 
 
 def point_flags(launches: Mapping[int, np.ndarray],
                 rank_times: Mapping[int, Mapping[int, np.ndarray]] | None = None,
-                loads: Sequence[tuple[float, float]] = (), cores: int | None = None,
                 others: Sequence[float] = ()) -> list[str]:
     """The noise flags of one point, in a stable order (see the module's doc).
 
     launches: round -> that launch's timed repeat times (max over ranks), in repeat order;
-    rank_times: rank -> round -> that rank's compute_s per repeat; loads: (before, after) per
-    launch; cores: the machine's cores (no load flag without it); others: per launch, the
+    rank_times: rank -> round -> that rank's compute_s per repeat; others: per launch, the
     cores' worth of CPU other processes used during it (launches.csv others_cores)."""
     flags = []
     pooled = _pooled(launches)
@@ -186,10 +175,6 @@ def point_flags(launches: Mapping[int, np.ndarray],
         flags.append(f"{len(levels)} modes ({', '.join(_ms(v) for v in levels)} ms)")
     if rank_times and (slowest := unequal_rank(rank_times)):
         flags.append(f"rank {slowest[0]} {slowest[1]:.1f}x slower than the median rank")
-    n_busy, peak = busy_launches(loads, cores)
-    if n_busy:
-        flags.append(f"load {peak:.1f} on {cores} core{'s' if cores != 1 else ''} "
-                     f"during {n_busy} launch(es)")
     busy = [x for x in others if x is not None and math.isfinite(x) and x >= OTHERS_CORES]
     if busy:
         flags.append(f"other processes used up to {max(busy):.1f} core(s) during "

@@ -54,7 +54,7 @@ def test_each_launch_prints_its_time_and_stages_and_a_point_its_figures_once_lau
 
 def test_a_point_without_an_interval_says_so_instead_of_a_number():
     text = live.point_text(row(launches=2, ci_note="too few samples: 2 launches, 3 needed"))
-    assert text.startswith("0.5000 s, speedup 1.50 (no interval yet), 2 launch(es)")
+    assert text.startswith("0.5000 s (no interval yet), speedup 1.50 (no interval yet), 2 launch(es)")
     assert live.point_text(row(flags="cv 14%")).endswith("; cv 14%")
 
 

@@ -31,12 +31,12 @@ def test_a_quiet_point_has_no_flags():
     rng = np.random.default_rng(0)
     launches = {k: lognormal(rng, 7, cv=0.02) for k in range(5)}
     ranks = {r: {k: lognormal(rng, 7, cv=0.02, median=0.02) for k in range(5)} for r in range(4)}
-    assert point_flags(launches, ranks, loads=[(0.3, 0.6)] * 5, cores=2) == []
+    assert point_flags(launches, ranks, others=[0.0, 0.1] * 2) == []
 
 
 def test_no_samples_no_flags():
     assert point_flags({}) == []
-    assert point_flags({0: np.array([])}, {}, (), 2) == []
+    assert point_flags({0: np.array([])}, {}, ()) == []
     assert point_flags({0: np.array([np.nan, np.nan])}) == []
 
 
@@ -175,14 +175,6 @@ def test_idle_ranks_do_not_make_the_others_look_slow():
 
 # -- a busy machine --
 
-def test_load_above_the_cores_during_launches_is_flagged():
-    loads = [(0.4, 0.9), (2.1, 2.7), (1.0, np.nan), (np.nan, 2.2)]
-    assert point_flags({}, loads=loads, cores=2) == ["load 2.7 on 2 cores during 2 launch(es)"]
-    assert point_flags({}, loads=loads, cores=4) == []
-    assert point_flags({}, loads=loads) == []          # without the core count no verdict
-    assert point_flags({}, loads=[(1.5, 0.2)], cores=1) == ["load 1.5 on 1 core during 1 launch(es)"]
-
-
 def test_flags_come_in_a_stable_order_and_change_no_sample():
     rng = np.random.default_rng(11)
     launches = {k: speed * (1 + 0.02 * rng.standard_normal(8))
@@ -191,8 +183,8 @@ def test_flags_come_in_a_stable_order_and_change_no_sample():
         a[0] *= 1.6
     before = {k: a.copy() for k, a in launches.items()}
     ranks = ranks_of(rng, {1: 1.5}, launches=4)
-    flags = point_flags(launches, ranks, loads=[(3.0, 3.0)] * 4, cores=2)
-    assert [f.split()[0] for f in flags] == ["cv", "first", "2", "rank", "load"]
+    flags = point_flags(launches, ranks, others=[0.0, 0.9, 0.0, 0.0])
+    assert [f.split()[0] for f in flags] == ["cv", "first", "2", "rank", "other"]
     assert all(";" not in f for f in flags)
     assert all(np.array_equal(before[k], launches[k]) for k in launches)
 
