@@ -18,8 +18,6 @@ from convbench.core.host import cpu_frequency, cpu_ranges, load_average
 __all__ = ["load_average", "cpu_frequency", "busy_cpus", "machine_warning", "machine_before_sweep",
            "Usage", "others_cores"]
 
-#: the 1-minute load average per core at or above which the machine counts as busy
-LOAD_PER_CORE = 0.5
 #: the share of an interval a CPU ran other work at or above which it counts as busy
 BUSY_CPU = 0.5
 #: how long machine_before_sweep watches the CPUs (seconds)
@@ -71,19 +69,18 @@ def busy_cpus(interval: float = INTERVAL_S) -> dict[int, float]:
 
 
 def machine_warning(load: float, cores: int, busy: Mapping[int, float]) -> str:
-    """One line when the machine is busy before the sweep ('' when it is quiet): the 1-minute
-    load average at or above LOAD_PER_CORE x cores, or a CPU busy with another process for at
-    least BUSY_CPU of the interval."""
-    why = []
-    if math.isfinite(load) and cores > 0 and load >= LOAD_PER_CORE * cores:
-        why.append(f"load average {load:.1f} on {cores} core{'s' if cores != 1 else ''}")
+    """One line when the machine is busy before the sweep ('' when it is quiet): a CPU busy
+    with another process for at least BUSY_CPU of the interval. The 1-minute load average is
+    named with it but does not decide alone: it still counts a sweep that has just ended (an
+    oversubscribed point leaves a load of 3 on 2 cores for a minute)."""
     hot = {c: b for c, b in busy.items() if b >= BUSY_CPU}
-    if hot:
-        shares = ", ".join(f"CPU {c} {b:.0%}" for c, b in sorted(hot.items()))
-        why.append(f"other processes busy: {shares}")
-    if not why:
+    if not hot:
         return ""
-    return f"the machine is busy at the start ({'; '.join(why)}): its figures may be noisy"
+    shares = ", ".join(f"CPU {c} {b:.0%}" for c, b in sorted(hot.items()))
+    why = f"other processes busy: {shares}"
+    if math.isfinite(load) and cores > 0:
+        why += f"; load average {load:.1f} on {cores} core{'s' if cores != 1 else ''}"
+    return f"the machine is busy at the start ({why}): its figures may be noisy"
 
 
 def machine_before_sweep(cores: int, interval: float = INTERVAL_S) -> dict:

@@ -55,7 +55,8 @@ REPORT_FIELDS = records.pick(
 STAGES_HEADER = ("# Processes", "Wall (s)", "Launch", "Data", "Warm-up", "Repeats", "Verify",
                  "Write")
 STAGES_NOTE = (
-    "Wall: from starting mpiexec until it exited, in seconds; Launch: until every rank had "
+    "Wall: from starting mpiexec until it exited, in seconds, summed over the point's launches "
+    "(as every stage); Launch: until every rank had "
     "Python, its imports and MPI; Data: until every rank had its input and buffers; Warm-up "
     "and Repeats: the untimed and the timed steps; Verify: coverage, finiteness, checksum and "
     "the reference check; Write: rank 0's result, MPI's finalisation and the ranks' exit.")
@@ -71,7 +72,7 @@ COMPARE_FIELDS = ("procs", "a_time_s", "a_launches", "a_repeats", "a_status", "b
 PRECISION_NOTE = (
     "Execution Time (max): the median over every timed repeat of every launch of the slowest "
     "rank's time, in seconds (summary.csv time_s), and in brackets its 95% confidence interval "
-    "(time_lo_s, time_hi_s: a bootstrap over the launches and their repeats); Min-Max: the "
+    "(time_lo_s, time_hi_s: a bootstrap over the launches, each with its repeats); Min-Max: the "
     "fastest and the slowest repeat. Speedup and Efficiency carry their 95% intervals likewise "
     "(each launch paired with the base point's launch of the same round). Where a point has too "
     "few samples for an interval, the cell says so in parentheses instead (in full below). "
