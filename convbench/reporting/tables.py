@@ -19,14 +19,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import asdict
 
 from convbench.reporting import stats as analysis
 from convbench.reporting.cells import (csv_lines, csv_text as _csv, fmt_fixed,  # noqa: F401
                                        fmt_mb, fmt_percent, fmt_range, fmt_time,
-                                       json_text as _json, launches_x_repeats, md_cell as _cell,
-                                       md_table as _md_table, missing as _nan, plain as _plain,
+                                       json_text as _json, launches_x_repeats,
+                                       md_table as _md_table, missing as _nan,
                                        status_text, visible, with_interval)
 from convbench.core.errors import UsageError
 from convbench.results import records
