@@ -82,7 +82,7 @@ def test_a_host_lost_during_a_point(hosts, mpi, tmp_path):
         assert rows[p]["status"] == "failed", (p, rows[p]["status"], rows[p]["reason"], text)
         assert "node2" in rows[p]["reason"] and "timed out" not in rows[p]["reason"], rows[p]
     assert "host node2 was lost during the point" in rows[2]["reason"], rows[2]["reason"]
-    assert "P=2: failed" in text and "node2" in text
+    assert "P=2 launch 0 (round 0): failed" in text and "node2" in text
     assert rank_hosts(d)[1] == {0: ("node1", 16)}
     kept = (d / "points" / "p0001" / "l000" / "outcome.json").read_text()
 
