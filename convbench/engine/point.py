@@ -131,7 +131,13 @@ def run(spec: PointSpec, slot: Slot, mpi: launch.Launcher, sweep_dir: Path, *, m
             reason = f"rank 0 wrote no readable result ({e.__class__.__name__})"
     if reason:
         tail = outcome.log_tail or launch.tail(log_path)    # mpiexec may exit 0 and say why
-        reason += f"; {hosts.clue(tail)}{explain(tail)} (log: {log_path})"
+        clue = hosts.clue(tail)
+        if not clue and hostfile:       # the log names no host: which one stopped answering?
+            try:
+                clue = hosts.silence_clue(list(launch.hostfile_slots(hostfile)))
+            except Exception:           # a clue must never hide the failure itself
+                clue = ""
+        reason += f"; {clue}{explain(tail)} (log: {log_path})"
     return collect(spec, result, slot, mode=mode, oversubscribed=oversubscribe,
                    started_at=outcome.started_at, ended_at=ended_at, failure=reason,
                    where=d)

@@ -2,7 +2,7 @@
 
 Runs in-process (typer's CliRunner) with a bounded number of seeded examples. Sweeps that do
 start are kept tiny: the generated arguments are followed by ``--preset tiny --repeats 1
---warmup 0`` (click lets the last occurrence of an option win), and numbers are drawn from
+--warmup 0 --launches 1`` (click lets the last occurrence of an option win), and numbers are drawn from
 ranges that cannot ask for minutes of work.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_random_arguments_never_raise(tmp_path_factory, cmd, args):
     argv = ([cmd] if cmd else []) + args
     if cmd in ("strong", "weak", "run"):
         argv += ["--preset", "tiny", "--repeats", "1", "--warmup", "0", "--timeout", "60",
-                 "--out", str(out)]
+                 "--launches", "1", "--out", str(out)]
     result = CliRunner().invoke(app, argv, catch_exceptions=True)
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"{argv!r} raised {result.exception!r}")

@@ -42,3 +42,24 @@ def test_a_lost_host_is_named():
 def test_no_host_no_clue():
     assert hosts.clue([]) == ""
     assert hosts.clue(["convbench.rank.worker: rank 1: out of memory", "EXIT CODE: 9"]) == ""
+
+
+def test_silent_names_the_hosts_that_accept_no_connection():
+    """The probe on loopback only: ::1 (asked: not one of the names this machine goes by) with
+    a port that listens and one that does not; 127.x and localhost are never asked."""
+    import socket
+    from convbench.engine import hosts
+    s = socket.socket(socket.AF_INET6)
+    s.bind(("::1", 0))
+    s.listen(1)
+    closed = socket.socket(socket.AF_INET6)
+    closed.bind(("::1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    try:
+        assert hosts.silent(["::1"], port=s.getsockname()[1]) == []
+        assert hosts.silent(["::1", "::1"], port=closed_port, timeout=0.5) == ["::1"]
+        assert hosts.silent(["localhost", "127.0.0.2"], port=closed_port) == []
+    finally:
+        s.close()
+    assert hosts.silence_clue([]) == ""
