@@ -286,6 +286,17 @@ static int team_size(int64_t items, int threads)
 #endif
 }
 
+/* How a call's work is split: parts per image (R), images x parts (items), threads (T), for
+ * `flops` of work over n images and the threads asked for. */
+static void split_work(int64_t n, int threads, double flops, double least, int64_t *R,
+                       int64_t *items, int *T)
+{
+    threads = useful_threads(threads, flops, least);
+    *R = parts_per_image(n, threads);
+    *items = n * *R;
+    *T = team_size(*items, threads);
+}
+
 static int choose_method(const conv_shape *s, int part)
 {
     int64_t m, kd;
@@ -338,10 +349,8 @@ static int fwd_setup(fwd_call *c, int threads, int method, double thread_min_flo
     const int rc = plan_forward(s, c->OW, m, &c->plan);
     if (rc != CONV_OK) return rc;
     const int64_t N = s->n, K = s->c_out, P = c->OH * c->OW, Kd = s->c_in * s->kh * s->kw;
-    threads = useful_threads(threads, 2.0 * (double)(N * K * P) * (double)Kd, thread_min_flops);
-    c->R = parts_per_image(N, threads);
-    c->items = N * c->R;
-    c->T = team_size(c->items, threads);
+    split_work(N, threads, 2.0 * (double)(N * K * P) * (double)Kd, thread_min_flops, &c->R,
+               &c->items, &c->T);
     return CONV_OK;
 }
 
@@ -491,13 +500,10 @@ static int bwd_setup(bwd_call *c, int threads, int method, double thread_min_flo
     c->banded = c->plan.dx_frame && c->do_dx && c->do_dw && mw == CONV_METHOD_DIRECT;
     const int64_t N = s->n, C = s->c_in, K = s->c_out, KH = s->kh, KW = s->kw;
     const int64_t P = c->OH * c->OW;
-    threads = useful_threads(threads, 2.0 * (double)(N * K * P) * (double)(C * KH * KW) *
-                                          (c->do_dx + c->do_dw +
-                                           (c->do_db && !c->do_dw && !c->do_dx)),
-                             thread_min_flops);
-    c->R = parts_per_image(N, threads);
-    c->items = N * c->R;
-    c->T = team_size(c->items, threads);
+    split_work(N, threads,
+               2.0 * (double)(N * K * P) * (double)(C * KH * KW) *
+                   (c->do_dx + c->do_dw + (c->do_db && !c->do_dw && !c->do_dx)),
+               thread_min_flops, &c->R, &c->items, &c->T);
     return CONV_OK;
 }
 

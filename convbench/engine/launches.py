@@ -77,22 +77,20 @@ class Launches:
             add_roofline(row, wl, plan.measured.pass_, plan.placement, roof)
             rows.append(row)
         rows = stats.add_scaling(rows, plan.mode)
-        good = [r for o in everything if o.ok for r in o.rank_rows]
-        dicts = [records.to_dict(r) for r in good]
-        samples = uncertainty.launch_samples(dicts)
+        samples = uncertainty.launch_samples(
+            records.to_dict(r) for o in everything if o.ok for r in o.rank_rows)
         rows = uncertainty.add_intervals(rows, samples, plan.mode)
         for row in rows:
             p = row["procs"]
             if row["status"] != "ok" or p not in samples:
                 continue
+            rank_times: dict[int, dict[int, list[float]]] = {}    # rank -> round -> compute_s
+            for o in self.by_p[p]:
+                for r in o.rank_rows if o.ok else ():
+                    rank_times.setdefault(r.rank, {}).setdefault(r.round, []).append(r.compute_s)
             others = [o.probe.get("others_cores", math.nan) for o in self.by_p[p]]
-            rank_times: dict[int, dict[int, list[float]]] = {}
-            for d in dicts:
-                if d["procs"] == p:
-                    rank_times.setdefault(d["rank"], {}).setdefault(d["round"], []).append(d["compute_s"])
             flags = noise.point_flags(samples[p], {k: {r: np.asarray(v) for r, v in by.items()}
-                                                    for k, by in rank_times.items()},
-                                      others)
+                                                    for k, by in rank_times.items()}, others)
             row["flags"] = "; ".join(flags)
         return rows, [r for o in everything for r in o.rank_rows], [o.launch_row() for o in everything]
 

@@ -141,6 +141,7 @@ def kept_launches(d: Path, plan: SweepPlan) -> list[pt.LaunchOutcome]:
     schema 1-2 directory kept one launch per point in points/pNNNN."""
     po = plan.policy
     seed = po.order_seed if po.order_seed is not None else 0
+    planned = {(s.procs, s.launch): s for s in schedule.slots(plan.procs, po.launches, po.order, seed)}
     done = []
     for p in plan.procs:
         for launch_no in range(po.most_launches):
@@ -149,7 +150,7 @@ def kept_launches(d: Path, plan: SweepPlan) -> list[pt.LaunchOutcome]:
                 ld = point_dir(d, p)                        # schema 1-2: one launch per point
             if not ld.is_dir():
                 break
-            slot = _slot_of(plan, seed, p, launch_no, ld)
+            slot = planned.get((p, launch_no)) or _saved_slot(p, launch_no, ld)
             o = pt.LaunchOutcome.load(ld, slot)
             if o is None or not o.ok:
                 break                   # the launches after a lost one run again, in order
@@ -157,11 +158,9 @@ def kept_launches(d: Path, plan: SweepPlan) -> list[pt.LaunchOutcome]:
     return done
 
 
-def _slot_of(plan: SweepPlan, seed: int, p: int, launch_no: int, ld: Path) -> Slot:
-    """The slot a saved launch had: the planned one, or (an extra round) what it recorded."""
-    for s in schedule.slots(plan.procs, plan.policy.launches, plan.policy.order, seed):
-        if (s.procs, s.launch) == (p, launch_no):
-            return s
+def _saved_slot(p: int, launch_no: int, ld: Path) -> Slot:
+    """The slot of a launch the plan does not list (an extra round of --target-ci): the one
+    its outcome recorded."""
     try:
         saved = json.loads((ld / "outcome.json").read_text(encoding="utf-8"))["slot"]
         return Slot(p, launch_no, int(saved[2]), int(saved[3]))

@@ -14,6 +14,7 @@ generators, the records, and (for ``--backend torch`` / ``--images``) the module
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -56,16 +57,6 @@ def repeats_path(out_path: str) -> str:
     return str(Path(out_path).with_name(Path(out_path).name + ".repeats.jsonl"))
 
 
-class _Nothing:
-    """A context with no file (the ranks but 0 write no repeats)."""
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
 def run(spec: PointSpec, out_path: str) -> None:
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
@@ -90,7 +81,7 @@ def run(spec: PointSpec, out_path: str) -> None:
     t2 = time.perf_counter()
     point.skip = faults.maybe_fault(rank, size, "compute") or skip
     stream = repeats_path(out_path) if rank == 0 else None
-    with open(stream, "w", encoding="utf-8") if stream else _Nothing() as f:
+    with open(stream, "w", encoding="utf-8") if stream else contextlib.nullcontext() as f:
         for _ in range(spec.repeats):
             times = comm.gather(point.step(), root=0)   # untimed: the step's clock has stopped
             if f:                   # one line per repeat, written as it ends: nothing is held

@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import math
 import statistics
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
 
 from convbench.reporting import uncertainty
 
@@ -68,17 +66,8 @@ def _too_few(value: float, n: int, what: str) -> Ratio:
 
 
 def _interval(data: tuple, statistic, value: float, n: int) -> Ratio:
-    """scipy.stats.bootstrap of n pairs (or repeats) at uncertainty.level(n). A degenerate
-    bootstrap distribution (every resample the same) gives lo = hi = value."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")     # a degenerate distribution warns and gives NaN
-        res = sps.bootstrap(data, statistic, n_resamples=uncertainty.N_RESAMPLES,
-                            vectorized=True, paired=True, confidence_level=uncertainty.level(n),
-                            method=uncertainty.METHOD,
-                            random_state=np.random.default_rng(uncertainty.SEED))
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (math.isfinite(lo) and math.isfinite(hi)) and np.ptp(res.bootstrap_distribution) == 0:
-        lo = hi = value
+    """The interval of n pairs (or repeats): uncertainty.bootstrap, paired."""
+    lo, hi = uncertainty.bootstrap(data, statistic, value, paired=True)
     return Ratio(value, lo, hi, n)
 
 

@@ -178,13 +178,18 @@ def level(*sizes: int) -> float:
     return float(1 - 2 * sps.norm.sf(math.sqrt(n / (n - 1)) * t))
 
 
-def _bootstrap(data: tuple, statistic, value: float) -> tuple[float, float]:
-    """scipy.stats.bootstrap over index arrays (the launches); (lo, hi). A degenerate
-    bootstrap distribution (every resample the same) gives lo = hi = value."""
-    with warnings.catch_warnings():     # a degenerate distribution warns and gives NaN
-        warnings.simplefilter("ignore")
+def bootstrap(data: tuple, statistic, value: float, *,
+              paired: bool = False) -> tuple[float, float]:
+    """The one bootstrap of every interval: scipy.stats.bootstrap (N_RESAMPLES, METHOD, SEED)
+    at the level expanded for the sizes (`level`); (lo, hi). data: independent samples (here:
+    index arrays of launches), or with paired=True arrays of the same n pairs (level(n); the
+    kernels' interleaved repeats). A degenerate bootstrap distribution (every resample the
+    same) gives lo = hi = value."""
+    sizes = (len(data[0]),) if paired else tuple(len(d) for d in data)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")     # a degenerate distribution warns and gives NaN
         res = sps.bootstrap(data, statistic, n_resamples=N_RESAMPLES, vectorized=True,
-                            paired=False, confidence_level=level(*(len(d) for d in data)),
+                            paired=paired, confidence_level=level(*sizes),
                             method=METHOD, random_state=np.random.default_rng(SEED), axis=-1)
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if not (math.isfinite(lo) and math.isfinite(hi)) and np.ptp(res.bootstrap_distribution) == 0:
@@ -201,7 +206,7 @@ def time_interval(launches: Mapping[int, np.ndarray]) -> Interval:
     if len(arrs) < MIN_LAUNCHES:
         return Interval(value, note=too_few(len(arrs)))
     med = _median_of(_matrix(arrs))
-    lo, hi = _bootstrap((np.arange(len(arrs)),), lambda i, axis=-1: med(i), value)
+    lo, hi = bootstrap((np.arange(len(arrs)),), lambda i, axis=-1: med(i), value)
     return Interval(value, lo, hi)
 
 
@@ -223,7 +228,7 @@ def scaling_intervals(mode: str, p0: int, base: Mapping[int, np.ndarray], p: int
         return Interval(s, note=note), Interval(s / p, note=note)
     mb = _median_of(_matrix([np.asarray(base[k], float) for k in common]))
     mp = _median_of(_matrix([np.asarray(point[k], float) for k in common]))
-    lo, hi = _bootstrap((np.arange(len(common)),),
+    lo, hi = bootstrap((np.arange(len(common)),),
                         lambda i, axis=-1: _speedup(mode, p0, p, mb(i), mp(i)), s)
     return Interval(s, lo, hi), Interval(s / p, lo / p, hi / p)
 
@@ -239,7 +244,7 @@ def ratio_interval(a: Mapping[int, np.ndarray], b: Mapping[int, np.ndarray]) -> 
     if n < MIN_LAUNCHES:
         return Interval(value, note=too_few(n, where=" in A" if len(la) == n else " in B"))
     ma, mb = _median_of(_matrix(la)), _median_of(_matrix(lb))
-    lo, hi = _bootstrap((np.arange(len(la)), np.arange(len(lb))),
+    lo, hi = bootstrap((np.arange(len(la)), np.arange(len(lb))),
                         lambda i, j, axis=-1: mb(j) / ma(i), value)
     return Interval(value, lo, hi)
 
