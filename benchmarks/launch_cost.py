@@ -7,7 +7,10 @@ its imports and MPI) and write_s (rank 0's result, finalisation, exit) are what 
 beyond its data, steps and verification; wall_s is the whole point, end to end. Every MPI, P
 and kind is measured in turn, round after round, so drift hits them alike; the script prints
 medians. Each MPI runs with the Python installed next to its mpiexec (mpi4py must load that
-MPI's library).
+MPI's library). The ratio's 95% interval pairs each round's floor with its convbench point
+(convbench's own bootstrap, reporting/uncertainty.py). The package's bytecode is compiled first:
+a stale cache (an edited source under PYTHONDONTWRITEBYTECODE) would be compiled again in every
+rank, a cost an installed convbench never pays.
 
     python benchmarks/launch_cost.py                        # the mpiexec convbench finds
     python benchmarks/launch_cost.py --procs 1,2,4 --points 7
@@ -16,6 +19,7 @@ MPI's library).
 from __future__ import annotations
 
 import argparse
+import compileall
 import csv
 import os
 import statistics
@@ -25,8 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from convbench.core import host
 from convbench.engine import launcher
+from convbench.reporting import uncertainty
 
 SRC = Path(__file__).resolve().parent.parent
 #: what a rank of the floor runs: the least a Python MPI rank with numpy does
@@ -64,6 +71,15 @@ def one_sweep(mpiexec: str, procs: str, out: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def over_floor(floor_s: list[float], fixed_s: list[float]) -> tuple[float, float]:
+    """The 95% interval of median(fixed) / median(floor) - 1, the rounds paired."""
+    f, x = np.asarray(floor_s), np.asarray(fixed_s)
+    value = float(np.median(x) / np.median(f) - 1)
+    return uncertainty.bootstrap(
+        (f, x), lambda a, b, axis=-1: np.median(b, axis=axis) / np.median(a, axis=axis) - 1,
+        value, paired=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mpiexec", action="append", help="an mpiexec to measure (repeatable)")
@@ -72,6 +88,7 @@ def main() -> None:
     args = ap.parse_args()
     mpis = [launcher.detect(launcher.find_mpiexec(p)) for p in (args.mpiexec or [None])]
     procs = [int(p) for p in args.procs.split(",")]
+    compileall.compile_dir(str(SRC / "convbench"), quiet=1)
     got: dict = {}          # (mpi path, P, kind) -> seconds
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.points):
@@ -86,13 +103,15 @@ def main() -> None:
                     got.setdefault((m.path, p, "wall"), []).append(float(r["wall_s"]))
     med = {k: statistics.median(v) for k, v in got.items()}
     print(f"{'MPI':<32} {'P':>3} {'floor s':>8} {'launch_s':>9} {'launch+write':>13} "
-          f"{'vs floor':>9} {'point wall_s':>13}")
+          f"{'vs floor [95% CI]':>22} {'point wall_s':>13}")
     for m in mpis:
         for p in procs:
             k = (m.path, p)
             fl, fixed = med[(*k, "floor")], med[(*k, "fixed")]
+            lo, hi = over_floor(got[(*k, "floor")], got[(*k, "fixed")])
+            ci = f"{fixed / fl - 1:+.0%} [{lo:+.0%}, {hi:+.0%}]"
             print(f"{(m.vendor + ', ' + m.version)[:32]:<32} {p:>3} {fl:>8.3f} "
-                  f"{med[(*k, 'launch')]:>9.3f} {fixed:>13.3f} {fixed / fl - 1:>+9.0%} "
+                  f"{med[(*k, 'launch')]:>9.3f} {fixed:>13.3f} {ci:>22} "
                   f"{med[(*k, 'wall')]:>13.3f}")
     print(f"(medians of {args.points} rounds, interleaved; floor: mpiexec + ranks importing "
           "mpi4py and numpy meeting at a barrier, end to end; convbench: the tiny workload, "

@@ -19,7 +19,7 @@ import typer
 
 from convbench.cli.common import Mpiexec
 from convbench.core.errors import UsageError
-from convbench.engine.plan import Measured, Placement, Policy, SweepPlan
+from convbench.engine.plan import FIRST_LOOK_BUDGET, Measured, Placement, Policy, SweepPlan
 
 # ---- the commands' own options (types shared, defaults per command) ----------------------------
 Procs = Annotated[str, typer.Option("--procs", "-p", help="Comma-separated rank counts, e.g. 1,2,4,8.")]
@@ -41,12 +41,12 @@ class SweepOptions:
     data: Annotated[Optional[str], typer.Option(help=f"scatter: rank 0 holds the batch and Scatterv/Gatherv it (the original experiment); local: each rank makes its own shard. [default: {Measured.data}; local with --decomp spatial]", show_default=False)] = None
     repeats: Annotated[int, typer.Option(help="Timed repeats per launch; a point's time is the median of every repeat of its launches.")] = Policy.repeats
     warmup: Annotated[int, typer.Option(help="Untimed warm-up repeats at the start of every launch.")] = Policy.warmup
-    launches: Annotated[int, typer.Option(help="Launches per point (each its own mpiexec, warm-up and repeats): the intervals come from the spread between launches; an interval needs 5.")] = Policy.launches
+    launches: Annotated[Optional[int], typer.Option(help=f"Launches per point (each its own mpiexec, warm-up and repeats): the intervals come from the spread between launches; an interval needs 5. [default: {Policy.launches}, in rounds while they fit in {FIRST_LOOK_BUDGET:g} s of sweep time, unless --budget or --target-ci is given]", show_default=False)] = None
     order: Annotated[str, typer.Option(help="rounds: every P once per round, in a seeded random order (a slow spell hits all P alike); random: all launches shuffled; sequential: all launches of a P, then the next.")] = Policy.order
     order_seed: Annotated[Optional[int], typer.Option(help="Seed of the launch order (default: drawn, and recorded in the manifest).")] = Policy.order_seed
     target_ci: Annotated[Optional[float], typer.Option(help="Percent: after --launches rounds, more rounds for the P whose 95% interval (speedup; the base point's time) is wider than this share of its value, up to --max-launches and --budget.")] = Policy.target_ci
     max_launches: Annotated[Optional[int], typer.Option(help="With --target-ci: launches per point at most [default: 4 x --launches].", show_default=False)] = Policy.max_launches
-    budget: Annotated[Optional[float], typer.Option(help="Seconds: no round after the first starts that would end after this much sweep time (its length guessed from the rounds so far). The stop is recorded per point. [default: no limit]", show_default=False)] = Policy.budget
+    budget: Annotated[Optional[float], typer.Option(help=f"Seconds: no round after the first starts that would end after this much sweep time (its length guessed from the rounds so far). The stop is recorded per point. [default: {FIRST_LOOK_BUDGET:g} without --launches and --target-ci; else no limit]", show_default=False)] = Policy.budget
     out: Annotated[Path, typer.Option(help="Directory that receives one new sub-directory per sweep.")] = Path(SweepPlan.out)
     timeout: Annotated[float, typer.Option(help="Seconds a point may take before its ranks are killed and it is marked failed.")] = Policy.timeout
     hostfile: Annotated[Optional[Path], typer.Option(help="MPI hostfile (MPICH 'host:N' or Open MPI 'host slots=N').")] = None
@@ -93,11 +93,16 @@ class SweepOptions:
         placement = Placement(procs, launcher=self.launcher, mpiexec=self.mpiexec,
                               mpi_args=mpi_args, hostfile=_path_or_none(self.hostfile),
                               ppn=self.ppn, bind=self.bind_to, threads=self.threads)
+        launches, budget = self.launches, self.budget
+        if launches is None:        # a first look: the planned rounds while they fit the budget
+            launches = Policy.launches
+            if budget is None and self.target_ci is None:
+                budget = FIRST_LOOK_BUDGET
         policy = Policy(repeats=self.repeats, warmup=self.warmup, timeout=self.timeout,
                         verify=not self.no_verify, force=self.force, fail_fast=self.fail_fast,
-                        launches=self.launches, order=self.order, order_seed=self.order_seed,
+                        launches=launches, order=self.order, order_seed=self.order_seed,
                         target_ci=self.target_ci, max_launches=self.max_launches,
-                        budget=self.budget)
+                        budget=budget)
         return SweepPlan(mode, measured, placement, policy, out=str(self.out))
 
 

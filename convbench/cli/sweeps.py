@@ -39,6 +39,9 @@ def _finish(result, title: str) -> None:
                           markup=False, highlight=False)
         for line in flagged:
             out_console.print(f"  {line}", markup=False, highlight=False)
+    budget = live.budget_line(result.rows)
+    if budget:
+        out_console.print(budget, markup=False, highlight=False)
     out_console.print(f"results: {result.path}", markup=False)
     if result.interrupted:
         import signal

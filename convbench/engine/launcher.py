@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -331,13 +332,38 @@ def execute(argv: list[str], *, env: dict[str, str], log_path: Path,
 
 def _wait(proc: subprocess.Popen, tree: reaper.Tree, timeout: float | None) -> int | None:
     """proc's exit status, or None once `timeout` seconds have passed; meanwhile the tree is
-    looked at twice a second, so that processes which leave it are still known."""
+    looked at twice a second, so that processes which leave it are still known.
+
+    The exit is seen at once: Popen.wait(timeout=...) polls with sleeps of up to 50 ms, which
+    a point's write_s (rank 0's result written -> mpiexec gone) would count as its own, so on
+    Linux the wait is a poll on a pidfd, readable the moment the process exits."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        step = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
-        try:
-            return proc.wait(timeout=step)
-        except subprocess.TimeoutExpired:
+    pidfd = _pidfd(proc.pid)
+    try:
+        while True:
+            step = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
+            if pidfd is not None:
+                select.select([pidfd], [], [], step)
+                rc = proc.poll()
+                if rc is not None:
+                    return rc
+            else:
+                try:
+                    return proc.wait(timeout=step)
+                except subprocess.TimeoutExpired:
+                    pass
             tree.scan()
             if deadline is not None and time.monotonic() >= deadline:
                 return None
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _pidfd(pid: int) -> int | None:
+    """A file descriptor that becomes readable when process pid exits (Linux >= 5.3), or
+    None where there is none (then the wait polls)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None

@@ -70,6 +70,24 @@ def flag_lines(rows: list[dict]) -> list[str]:
             if stats.as_text(r.get("flags"))]
 
 
+def budget_line(rows: list[dict]) -> str:
+    """The line under the table when the budget stopped points short of an interval: how
+    many launches fitted, and what the intervals would take (the launches still missing, at
+    each point's own mean launch wall time). '' when no point was cut short."""
+    from convbench.reporting.uncertainty import MIN_LAUNCHES
+    short = [r for r in rows if stats.as_text(r.get("stopped")) == "budget"
+             and r.get("status") == "ok" and 0 < stats.launches(r) < MIN_LAUNCHES]
+    if not short:
+        return ""
+    more = sum(r["wall_s"] / stats.launches(r) * (MIN_LAUNCHES - stats.launches(r))
+               for r in short if isinstance(r.get("wall_s"), float) and math.isfinite(r["wall_s"]))
+    lo, hi = min(stats.launches(r) for r in short), max(stats.launches(r) for r in short)
+    return (f"{lo if lo == hi else f'{lo}-{hi}'} launch(es) per point "
+            f"fitted in the sweep's time budget; a 95% interval needs {MIN_LAUNCHES}: "
+            f"--launches {MIN_LAUNCHES} gives them (about {more:.0f} s more here), "
+            "--target-ci PCT narrows them")
+
+
 #: the short names of the stages of a point's wall time (records.STAGES), in order
 STAGE_NAMES = dict(zip(STAGES, ("launch", "data", "warm-up", "repeats", "verify", "write"),
                        strict=True))

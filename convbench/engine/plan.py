@@ -57,6 +57,14 @@ class Placement:
                 "bind": self.bind, "launcher": self.launcher}
 
 
+#: seconds: the budget of a sweep given neither --launches, --budget nor --target-ci. A first
+#: look answers in seconds: no round after the first starts that would end past it, so a
+#: small workload still gets its 5 launches (and its intervals), and a large one (the default
+#: fat sweep: a round of P = 1, 2, 4, 8 takes about 15 s on 2 cores) one launch per point, with
+#: a line saying what intervals would take. --launches or --budget asks for more.
+FIRST_LOOK_BUDGET = 10.0
+
+
 @dataclass(frozen=True)
 class Policy:
     """How each point is run and what the sweep does when something goes wrong.

@@ -103,8 +103,12 @@ def _now() -> str:
 
 def execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Path,
             manifest: dict, done: list[pt.LaunchOutcome], progress: Progress | None,
-            argv: list[str] | None, env: dict | None, launched: dict | None = None) -> SweepResult:
-    """Run the launches a sweep still owes (done: those kept from an earlier session)."""
+            argv: list[str] | None, env: dict | None, launched: dict | None = None,
+            started: float | None = None) -> SweepResult:
+    """Run the launches a sweep still owes (done: those kept from an earlier session).
+    started: time.monotonic() when the sweep (or this session of it) began, its checks and
+    probes included: --budget counts from there (default: now)."""
+    started = time.monotonic() if started is None else started
     progress = progress or NullProgress()
     po, pl = plan.policy, plan.placement
     seed = po.order_seed if po.order_seed is not None else 0
@@ -119,7 +123,7 @@ def execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Path
     result = SweepResult(sweep_dir)
     state = Launches(plan, done)
     shared = min(plan.batch_at(p) for p in plan.procs)
-    t0 = time.monotonic()
+    t0 = started
 
     def record() -> None:
         rows, rank_rows, launch_rows = state.rows(manifest.get("roofline"), add_roofline)

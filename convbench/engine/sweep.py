@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from convbench.core import host
@@ -58,6 +59,7 @@ def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | 
         env: dict | None = None) -> SweepResult:
     """Run every point of a plan in a new sweep directory; results are on disk after each point.
     With --launcher slurm outside an allocation, submit a job that will run them instead."""
+    started = time.monotonic()              # --budget counts the checks and probes too
     validate(plan)
     if plan.policy.order_seed is None:      # drawn once, recorded: a resume repeats the order
         plan = dataclasses.replace(plan, policy=dataclasses.replace(
@@ -88,7 +90,8 @@ def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | 
             manifest["network"] = net
         if submitting:
             return SweepResult(sweep_dir, job_id=slurm.submit(plan, sweep_dir, manifest, fresh=True))
-        return _execute(plan, mpi, n_slots, sweep_dir, manifest, [], progress, argv, env)
+        return _execute(plan, mpi, n_slots, sweep_dir, manifest, [], progress, argv, env,
+                        started=started)
 
 
 def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
@@ -101,6 +104,7 @@ def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
     what runs. The launcher, its arguments and the hostfile are `launch` (this command line);
     where they differ from the recorded ones, `note` gets one line each and the session
     records both. A second writer of the directory is refused (engine.lock)."""
+    started = time.monotonic()
     note = note or (lambda line: None)
     d = Path(path)
     if not (d / MANIFEST).is_file():
@@ -132,7 +136,7 @@ def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
         launched = {"launch": {**launch.of(), "mpiexec": mpi.path, "vendor": mpi.vendor},
                     "changed": changed}
         return _execute(plan, mpi, slots(placement), d, manifest, done, progress, argv, env,
-                        launched)
+                        launched, started=started)
 
 
 def kept_launches(d: Path, plan: SweepPlan) -> list[pt.LaunchOutcome]:

@@ -76,7 +76,7 @@ def launches_x_repeats(r: dict) -> str:
 #: 'failed' (the status says so) and '' are not shown
 STOP_TEXT = {"target": "stopped: interval within --target-ci",
              "max-launches": "stopped: --max-launches reached before --target-ci",
-             "budget": "stopped: --budget spent"}
+             "budget": "stopped: budget"}
 
 
 def stop_text(r: dict) -> str:

@@ -9,13 +9,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 from convbench.core.errors import UsageError
 from convbench.workload import cost
@@ -155,6 +149,7 @@ class Workload:
 def _preset_dir():
     """configs/: installed as the package convbench.configs; in a source tree (an editable
     install puts the checkout itself on the path) it is the checkout's configs/ folder."""
+    from importlib import resources     # here, not at import: a rank never reads a preset
     try:
         d = resources.files("convbench.configs")
         if d.is_dir():
@@ -189,6 +184,10 @@ def load_config(path: str | Path) -> Workload:
 
 
 def _parse(text: str, *, source: str, default_name: str) -> Workload:
+    if sys.version_info >= (3, 11):     # here, not at import: a rank never parses TOML
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     try:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -37,3 +37,20 @@ def test_data_defaults_to_scatter_and_to_local_with_the_spatial_decomposition():
     assert SweepOptions(decomp="spatial").plan("strong", wl, (1, 2)).measured.data == "local"
     explicit = SweepOptions(decomp="spatial", data="scatter").plan("strong", wl, (1, 2))
     assert explicit.measured.data == "scatter"      # kept, and refused by the checks
+
+
+def test_a_first_look_gets_the_planned_launches_within_the_default_budget():
+    """No --launches, --budget or --target-ci: 5 launches in rounds while they fit in
+    FIRST_LOOK_BUDGET seconds; any of the three asks for the measurement as given."""
+    from convbench.engine.plan import FIRST_LOOK_BUDGET, Policy
+    from convbench.workload.spec import preset
+    wl = preset("tiny")
+
+    def policy(**k):
+        return SweepOptions(**k).plan("strong", wl, (1, 2)).policy
+
+    assert (policy().launches, policy().budget) == (Policy.launches, FIRST_LOOK_BUDGET)
+    assert (policy(launches=5).launches, policy(launches=5).budget) == (5, None)
+    assert (policy(launches=2, budget=30.0).launches, policy(launches=2, budget=30.0).budget) == (2, 30.0)
+    assert (policy(budget=60.0).launches, policy(budget=60.0).budget) == (Policy.launches, 60.0)
+    assert policy(target_ci=5.0).budget is None and policy(target_ci=5.0).launches == Policy.launches

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -162,3 +163,21 @@ def test_open_mpi_ppn_beyond_the_hosts_is_refused_before_a_launch(tmp_path):
     (tmp_path / "mh").write_text("node1:2\nnode2:2\n")
     sweep.check_launch(sweep.SweepPlan.of("strong", preset("tiny"), (1, 2, 4), hostfile=str(tmp_path / "mh"),
                                           ppn=1), launcher.MpichLauncher("/x/mpiexec"))
+
+
+def test_the_wait_sees_the_exit_and_its_status_and_gives_up_at_the_timeout():
+    """launcher._wait polls a pidfd (Linux) so an exit is seen when it happens; without one
+    it falls back to Popen.wait. Either way: the exit status, or None at the timeout."""
+    from convbench.engine import reaper
+    if sys.platform.startswith("linux"):
+        fd = launcher._pidfd(os.getpid())
+        assert fd is not None
+        os.close(fd)
+    quick = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(7)"])
+    assert launcher._wait(quick, reaper.Tree(quick.pid), timeout=30) == 7
+    slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert launcher._wait(slow, reaper.Tree(slow.pid), timeout=0.3) is None
+    finally:
+        slow.kill()
+        slow.wait()

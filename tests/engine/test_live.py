@@ -87,10 +87,27 @@ def test_the_table_shows_intervals_launches_flags_and_stops():
     assert "95% [92%-98%]" in text and "5 x 3" in text and "2 x 3" in text
     assert "0.1976 (too few samples)" in text and "3.00 (too few samples)" in text
     assert "75% (too few samples)" in text
-    assert "ok; flagged; stopped: --budget spent" in text and "cv 14%" not in text
+    assert "ok; flagged; stopped: budget" in text and "cv 14%" not in text
     assert live.flag_lines([point_row(flags="cv 14%"), point_row(procs=1)]) == ["P=2: cv 14%"]
     assert "stopped: --max-launches reached" in text and "time s [95% CI]" in text
     assert "stopped: launches" not in text and "min-max" not in text
+
+
+def test_a_budget_that_cut_points_short_of_an_interval_says_what_intervals_would_take():
+    rows = [point_row(procs=1, launches=1, stopped="budget", wall_s=2.0),
+            point_row(procs=2, launches=1, stopped="budget", wall_s=3.0),
+            point_row(procs=4, launches=1, stopped="budget", wall_s=nan)]
+    line = live.budget_line(rows)
+    assert line.startswith("1 launch(es) per point fitted in the sweep's time budget")
+    assert "needs 5: --launches 5 gives them (about 20 s more here)" in line
+    two = [point_row(procs=1, launches=2, stopped="budget", wall_s=4.0),
+           point_row(procs=2, launches=3, stopped="budget", wall_s=3.0)]
+    assert live.budget_line(two).startswith("2-3 launch(es) per point")
+    # nothing to say: the planned launches ran, or the budget stopped points that have an
+    # interval already, or the point failed
+    assert live.budget_line([point_row(), point_row(procs=1)]) == ""
+    assert live.budget_line([point_row(launches=6, stopped="budget")]) == ""
+    assert live.budget_line([point_row(launches=1, stopped="budget", status="failed")]) == ""
 
 
 def test_an_old_sweeps_rows_show_one_launch_and_no_interval():

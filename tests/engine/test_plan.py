@@ -27,8 +27,14 @@ def test_flat_keywords_go_to_the_part_that_has_them():
 
 
 def test_the_cli_defaults_are_the_plans():
-    plan = SweepOptions().plan("strong", TINY, parse_procs(DEFAULT_PROCS))
-    assert plan == SweepPlan("strong", Measured(TINY))
+    """The CLI's defaults are the plan's, but for a first look's budget (no --launches)."""
+    import dataclasses
+    from convbench.engine.plan import FIRST_LOOK_BUDGET
+    procs = parse_procs(DEFAULT_PROCS)
+    plan = SweepOptions().plan("strong", TINY, procs)
+    default = SweepPlan("strong", Measured(TINY))
+    assert plan == dataclasses.replace(default, policy=Policy(budget=FIRST_LOOK_BUDGET))
+    assert SweepOptions(launches=Policy.launches).plan("strong", TINY, procs) == default
 
 
 def test_the_manifest_round_trip_keeps_every_setting():

@@ -274,7 +274,7 @@ def test_the_report_shows_intervals_notes_flags_and_stops(tmp_path):
     assert rows["1"]["Status"] == "ok"
     assert rows["2"]["Status"] == ("ok; cv 14%; first repeat slow; stopped: --max-launches "
                                    "reached before --target-ci")
-    assert rows["4"]["Status"] == "ok; stopped: --budget spent"
+    assert rows["4"]["Status"] == "ok; stopped: budget"
     assert rows["8"]["Execution Time (max)"] == "-" and rows["8"]["Launches x Repeats"] == "-"
     assert rows["8"]["Status"] == "failed: timed out"
     assert "95% confidence interval" in text and "Launches x Repeats:" in text
