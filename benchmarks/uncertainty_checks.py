@@ -3,6 +3,7 @@
     python benchmarks/uncertainty_checks.py aa     [--runs 5]   # the same sweep run 5 times
     python benchmarks/uncertainty_checks.py ab                  # --batch 16 against --batch 20
     python benchmarks/uncertainty_checks.py noise  [--order sequential|rounds]
+    python benchmarks/uncertainty_checks.py aa-odds [--runs 5]  # the A/A count's own spread
 
 Every sweep is `convbench strong --procs 1,2 --preset fat --batch 16 --data local` with the
 default launches and repeats (what a user gets); the script prints what it measured:
@@ -15,6 +16,11 @@ default launches and repeats (what a user gets); the script prints what it measu
 - noise: a quiet run, then a run during which a background job loads both cores for a few
   seconds (started once the sweep is under way): is its P=2 speedup inside the quiet run's
   interval, or is the point flagged?
+
+- aa-odds: how often the A/A count reaches 15 of 20 when the intervals are exactly right
+  (simulated, no sweep run): two independent estimates fall within one 95% interval about 83%
+  of the time, but the 20 ordered pairs of 5 runs share their runs, so the count of one A/A
+  series spreads widely around 16.7.
 
 Results go under --out (default: a temporary directory), one sweep directory per run.
 """
@@ -149,15 +155,33 @@ def noise(out: Path, order: str, delay: float, seconds: float) -> None:
           f"[{lo:.3f}-{hi:.3f}]" + (f"; flagged: {flags}" if flags else "; not flagged"))
 
 
+def aa_odds(runs: int, trials: int = 100_000, seed: int = 1) -> None:
+    """The count of ordered pairs (i, j) with run i's estimate inside run j's interval, when
+    every run's estimate is normal around the true value and every interval is exactly the
+    95% one (estimate +- 1.96 standard errors): its mean and how often it reaches 3/4."""
+    import numpy as np
+    x = np.random.default_rng(seed).standard_normal((trials, runs))
+    d = np.abs(x[:, :, None] - x[:, None, :])
+    i, j = np.triu_indices(runs, 1)
+    count = 2 * (d[:, i, j] <= 1.96).sum(axis=1)
+    pairs = runs * (runs - 1)
+    need = -(-3 * pairs // 4)
+    print(f"exactly calibrated 95% intervals, {runs} runs, {trials} simulated series: "
+          f"mean {count.mean():.1f} of {pairs} ordered pairs inside; at least {need} in "
+          f"{(count >= need).mean():.0%} of the series")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("check", choices=("aa", "ab", "noise"))
+    ap.add_argument("check", choices=("aa", "ab", "noise", "aa-odds"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--order", default="rounds", choices=("rounds", "sequential", "random"))
     ap.add_argument("--delay", type=float, default=2.5, help="noise: seconds before the load starts")
     ap.add_argument("--seconds", type=float, default=4.0, help="noise: how long it lasts")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
+    if a.check == "aa-odds":
+        return aa_odds(a.runs)
     out = a.out or Path(tempfile.mkdtemp(prefix="convbench-uncertainty-"))
     print(f"results under {out}")
     if a.check == "aa":
