@@ -52,7 +52,8 @@ def summary_table(rows: list[dict], title: str = "") -> Table:
         t.add_column(name, justify=justify, no_wrap=name != "status")
     for r in rows:
         reason = str(r.get("reason") or "").split(" (log:")[0]
-        status = cells.status_text({**r, "reason": reason}, reason_chars=90, flags=False)
+        status = cells.status_text({**r, "reason": reason}, reason_chars=90, flags=False,
+                                   budget_below=True)
         t.add_row(
             str(r["procs"]), str(r["batch"]), cells.with_interval(r, "time_s", _fmt(".4f")),
             cells.with_interval(r, "speedup", _fmt(".2f")),

@@ -84,18 +84,25 @@ def stop_text(r: dict) -> str:
     return "" if s in ("", "launches", "failed") else STOP_TEXT.get(s, f"stopped: {visible(s)}")
 
 
-def status_text(r: dict, reason_chars: int | None = None, flags: bool = True) -> str:
+def status_text(r: dict, reason_chars: int | None = None, flags: bool = True,
+                budget_below: bool = False) -> str:
     """'ok', then ', oversubscribed', the noise flags ('; cv 14%'; with flags=False only
-    '; flagged', for a narrow table that lists them below it), the stop reason and ': '
-    with the failure's reason (cut to reason_chars): printable text, never a raw control
-    character."""
+    '; flagged', for a narrow table that lists them below it), the stop reason (with
+    budget_below, not the budget's for a point short of an interval: engine/live.budget_line
+    says it once under the table) and ': ' with the failure's reason (cut to reason_chars):
+    printable text, never a raw control character."""
     s = stats.as_text(r.get("status")) or "-"
     if r.get("oversubscribed"):
         s += ", oversubscribed"
     extra = [f for f in stats.as_text(r.get("flags")).split(";") if f.strip()]
     if not flags and extra:
         extra = ["flagged"]
-    extra = [f.strip() for f in extra] + [stop_text(r)]
+    stop = stop_text(r)
+    if budget_below and stats.as_text(r.get("stopped")) == "budget":
+        from convbench.reporting.uncertainty import MIN_LAUNCHES    # scipy: only here
+        if stats.launches(r) < MIN_LAUNCHES:
+            stop = ""
+    extra = [f.strip() for f in extra] + [stop]
     s = "; ".join([s, *(x for x in extra if x)])
     reason = stats.as_text(r.get("reason"))
     if reason_chars is not None and len(reason) > reason_chars:

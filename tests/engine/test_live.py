@@ -100,6 +100,8 @@ def test_a_budget_that_cut_points_short_of_an_interval_says_what_intervals_would
     line = live.budget_line(rows)
     assert line.startswith("1 launch(es) per point fitted in the sweep's time budget")
     assert "needs 5: --launches 5 gives them (about 20 s more here)" in line
+    text = table_text(rows)         # the line says it once; the rows do not repeat it
+    assert "stopped" not in text and "1 x 3" in text
     two = [point_row(procs=1, launches=2, stopped="budget", wall_s=4.0),
            point_row(procs=2, launches=3, stopped="budget", wall_s=3.0)]
     assert live.budget_line(two).startswith("2-3 launch(es) per point")
