@@ -20,8 +20,17 @@ def _resume(mode: str, options: SweepOptions) -> None:
     launch = Launch(launcher=pl.launcher, mpiexec=pl.mpiexec, mpi_args=pl.mpi_args,
                     hostfile=pl.hostfile)
     result = sweep.resume(options.resume, mode, live.LiveProgress(err_console),
-                          argv=["convbench", *sys.argv[1:]], launch=launch, note=note)
+                          argv=["convbench", *sys.argv[1:]], launch=launch, note=note,
+                          started=_command_started())
     _finish(result, f"{mode} scaling (resumed)")
+
+
+def _command_started() -> float:
+    """time.monotonic() when this command's process started: a --budget (and the first
+    look's) counts the user's whole wait, Python's start-up and imports included."""
+    import time
+    from convbench.core.host import process_age
+    return time.monotonic() - process_age()
 
 
 def _finish(result, title: str) -> None:
@@ -64,7 +73,8 @@ def _sweep(mode: str, options: SweepOptions, procs: str, default: str, batch: in
         return _resume(mode, options)
     wl = options.workload(default, batch, batch_flag)
     plan = options.plan(mode, wl, parse_procs(procs))
-    result = sweep.run(plan, live.LiveProgress(err_console), argv=["convbench", *sys.argv[1:]])
+    result = sweep.run(plan, live.LiveProgress(err_console), argv=["convbench", *sys.argv[1:]],
+                       started=_command_started())
     _finish(result, f"{mode} scaling: {plan.describe()}")
 
 

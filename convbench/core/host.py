@@ -125,3 +125,20 @@ def cpu_frequency(root: str = CPU_SYSFS) -> dict:
         no_turbo = _small_text(os.path.join(root, "intel_pstate", "no_turbo"))
         boost = {"0": "on", "1": "off"}.get(no_turbo, "")
     return {"governor": ",".join(sorted(governors)), "boost": boost}
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux: /proc/self/stat against /proc/uptime, both
+    since boot), so that a command's time budget counts its own start-up too; 0.0 where
+    unknown."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            stat = f.read()
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        # the fields after the command name (which may hold spaces and parentheses)
+        fields = stat[stat.rindex(")") + 2:].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")   # field 22: starttime
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return max(0.0, uptime - started)

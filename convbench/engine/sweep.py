@@ -56,10 +56,12 @@ def select(placement: Placement) -> launch.Launcher:
 
 
 def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | None = None,
-        env: dict | None = None) -> SweepResult:
+        env: dict | None = None, started: float | None = None) -> SweepResult:
     """Run every point of a plan in a new sweep directory; results are on disk after each point.
-    With --launcher slurm outside an allocation, submit a job that will run them instead."""
-    started = time.monotonic()              # --budget counts the checks and probes too
+    With --launcher slurm outside an allocation, submit a job that will run them instead.
+    started: time.monotonic() when the sweep began for --budget (the CLI: when the command's
+    process started); default now, so the checks and probes count too."""
+    started = time.monotonic() if started is None else started
     validate(plan)
     if plan.policy.order_seed is None:      # drawn once, recorded: a resume repeats the order
         plan = dataclasses.replace(plan, policy=dataclasses.replace(
@@ -96,7 +98,8 @@ def run(plan: SweepPlan, progress: Progress | None = None, *, argv: list[str] | 
 
 def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
            argv: list[str] | None = None, env: dict | None = None,
-           launch: resuming.Launch = resuming.Launch(), note=None) -> SweepResult:
+           launch: resuming.Launch = resuming.Launch(), note=None,
+           started: float | None = None) -> SweepResult:
     """Continue an interrupted sweep in its own directory: points measured and verified are
     kept, the others (missing or failed) are run; the manifest records every session.
 
@@ -104,7 +107,7 @@ def resume(path: str | Path, mode: str, progress: Progress | None = None, *,
     what runs. The launcher, its arguments and the hostfile are `launch` (this command line);
     where they differ from the recorded ones, `note` gets one line each and the session
     records both. A second writer of the directory is refused (engine.lock)."""
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started     # for --budget, as in run
     note = note or (lambda line: None)
     d = Path(path)
     if not (d / MANIFEST).is_file():

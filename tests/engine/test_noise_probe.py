@@ -71,3 +71,14 @@ def test_others_cores_sees_a_process_that_is_not_the_launch():
     others = noise_probe.others_cores(before, noise_probe.Usage())
     spin.wait()
     assert others >= 0.3, others            # the spinner, still running: not yet our child's time
+
+
+def test_a_process_knows_its_age():
+    """The first look's budget counts the command's own start-up: host.process_age."""
+    import subprocess
+    import sys
+    from convbench.core import host
+    assert host.process_age() > 0.0          # this test process started a while ago
+    code = "import time; time.sleep(0.3); from convbench.core import host; print(host.process_age())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 0.25 <= float(out.stdout) < 30
