@@ -48,7 +48,7 @@ def kernel_build() -> dict:
 def huge_pages() -> dict:
     """Transparent huge pages as the ranks meet them: the kernel's settings (Linux) and
     whether numpy asks for them (NUMPY_MADVISE_HUGEPAGE; numpy's default is yes). On a
-    2-core VM with 'madvise', scatter-mode times at P >= 2 were 25-35% faster with them, and a
+    2-core VM with 'madvise', scatter-mode times at P >= 2 were 28-41% lower with them, and a
     launch's data stage varied 0.3-3.9 s with them (compaction on first touch) against
     0.6-1.1 s without: a figure depends on it, so the manifest says which."""
     out: dict = {"numpy_madvise": os.environ.get("NUMPY_MADVISE_HUGEPAGE", "default (1)")}
