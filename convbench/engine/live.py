@@ -75,11 +75,10 @@ def budget_line(rows: list[dict]) -> str:
     """The line under the table when the budget stopped points short of an interval: how
     many launches fitted, and what the intervals would take (the launches still missing, at
     each point's own mean launch wall time). '' when no point was cut short."""
-    from convbench.reporting.uncertainty import MIN_LAUNCHES
-    short = [r for r in rows if stats.as_text(r.get("stopped")) == "budget"
-             and r.get("status") == "ok" and 0 < stats.launches(r) < MIN_LAUNCHES]
+    short = [r for r in rows if cells.cut_short_by_budget(r)]
     if not short:
         return ""
+    from convbench.reporting.uncertainty import MIN_LAUNCHES
     more = sum(r["wall_s"] / stats.launches(r) * (MIN_LAUNCHES - stats.launches(r))
                for r in short if isinstance(r.get("wall_s"), float) and math.isfinite(r["wall_s"]))
     lo, hi = min(stats.launches(r) for r in short), max(stats.launches(r) for r in short)

@@ -103,12 +103,11 @@ def _now() -> str:
 
 def execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Path,
             manifest: dict, done: list[pt.LaunchOutcome], progress: Progress | None,
-            argv: list[str] | None, env: dict | None, launched: dict | None = None,
-            started: float | None = None) -> SweepResult:
+            argv: list[str] | None, env: dict | None, launched: dict | None = None, *,
+            started: float) -> SweepResult:
     """Run the launches a sweep still owes (done: those kept from an earlier session).
     started: time.monotonic() when the sweep (or this session of it) began, its checks and
-    probes included: --budget counts from there (default: now)."""
-    started = time.monotonic() if started is None else started
+    probes included (engine/sweep.py): --budget counts from there."""
     progress = progress or NullProgress()
     po, pl = plan.policy, plan.placement
     seed = po.order_seed if po.order_seed is not None else 0
@@ -123,7 +122,6 @@ def execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Path
     result = SweepResult(sweep_dir)
     state = Launches(plan, done)
     shared = min(plan.batch_at(p) for p in plan.procs)
-    t0 = started
 
     def record() -> None:
         rows, rank_rows, launch_rows = state.rows(manifest.get("roofline"), add_roofline)
@@ -139,7 +137,7 @@ def execute(plan: SweepPlan, mpi: launch.Launcher, n_slots: int, sweep_dir: Path
         if po.budget is None or all(state.count(s.procs) == 0 for s in group):
             return False
         guess = sum(state.mean_wall(s.procs) for s in group)
-        return time.monotonic() - t0 + guess > po.budget
+        return time.monotonic() - started + guess > po.budget
 
     def run_one(s: Slot) -> pt.LaunchOutcome:
         over = s.procs > n_slots

@@ -79,6 +79,15 @@ STOP_TEXT = {"target": "stopped: interval within --target-ci",
              "budget": "stopped: budget"}
 
 
+def cut_short_by_budget(r: dict) -> bool:
+    """A measured point whose launches the time budget stopped before it had enough for an
+    interval (engine/live.budget_line says so once, under the table)."""
+    if stats.as_text(r.get("stopped")) != "budget" or r.get("status") != "ok":
+        return False
+    from convbench.reporting.uncertainty import MIN_LAUNCHES    # scipy: only here
+    return 0 < stats.launches(r) < MIN_LAUNCHES
+
+
 def stop_text(r: dict) -> str:
     s = stats.as_text(r.get("stopped"))
     return "" if s in ("", "launches", "failed") else STOP_TEXT.get(s, f"stopped: {visible(s)}")
@@ -88,8 +97,8 @@ def status_text(r: dict, reason_chars: int | None = None, flags: bool = True,
                 budget_below: bool = False) -> str:
     """'ok', then ', oversubscribed', the noise flags ('; cv 14%'; with flags=False only
     '; flagged', for a narrow table that lists them below it), the stop reason (with
-    budget_below, not the budget's for a point short of an interval: engine/live.budget_line
-    says it once under the table) and ': ' with the failure's reason (cut to reason_chars):
+    budget_below, not for a point cut_short_by_budget: engine/live.budget_line says it once
+    under the table) and ': ' with the failure's reason (cut to reason_chars):
     printable text, never a raw control character."""
     s = stats.as_text(r.get("status")) or "-"
     if r.get("oversubscribed"):
@@ -97,11 +106,7 @@ def status_text(r: dict, reason_chars: int | None = None, flags: bool = True,
     extra = [f for f in stats.as_text(r.get("flags")).split(";") if f.strip()]
     if not flags and extra:
         extra = ["flagged"]
-    stop = stop_text(r)
-    if budget_below and stats.as_text(r.get("stopped")) == "budget":
-        from convbench.reporting.uncertainty import MIN_LAUNCHES    # scipy: only here
-        if stats.launches(r) < MIN_LAUNCHES:
-            stop = ""
+    stop = "" if budget_below and cut_short_by_budget(r) else stop_text(r)
     extra = [f.strip() for f in extra] + [stop]
     s = "; ".join([s, *(x for x in extra if x)])
     reason = stats.as_text(r.get("reason"))
